@@ -1,0 +1,4 @@
+export * from './dtype.js';
+export * from './float16.js';
+export * from './tensor.js';
+export * from './layout.js';
