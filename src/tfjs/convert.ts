@@ -1,0 +1,133 @@
+/**
+ * `graft convert`: source file → SourceModel → tf.LayersModel (shapes only) → model directory.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { UsageError } from '../errors.js';
+import { pickReader } from '../formats/registry.js';
+import type { SourceModel } from '../formats/source.js';
+import { type ProgressCallback } from '../util/files.js';
+import { useBackend } from './backend.js';
+import { buildModel } from './builder.js';
+import { GRAFT_VERSION, type GraftJson } from './graft-json.js';
+import { writeModelDirectory } from './model-dir.js';
+
+export interface ConvertOptions {
+  input: string;
+  output?: string;
+  prototxt?: string;
+  inputShape?: number[];
+  force?: boolean;
+  onProgress?: ProgressCallback;
+}
+
+export interface ConvertSummary {
+  output: string;
+  format: string;
+  name: string;
+  input: { name: string; shape: number[] };
+  outputs: { name: string; shape: (number | null)[] }[];
+  layers: number;
+  parameters: number;
+  weightBytes: number;
+  warnings: string[];
+}
+
+/** The directory a conversion writes to when no `-o` is given: `<name>-tfjs` beside the input. */
+export function defaultOutputDir(input: string): string {
+  const base = path.basename(input).replace(/\.(caffemodel|pth|pt|npz|bin)$/i, '');
+  return path.join(path.dirname(input), `${base}-tfjs`);
+}
+
+export async function convertModel(options: ConvertOptions): Promise<ConvertSummary> {
+  const output = options.output ?? defaultOutputDir(options.input);
+  const reader = await pickReader(options.input);
+  const source: SourceModel = await reader.open(options.input, {
+    prototxt: options.prototxt,
+    inputShape: options.inputShape,
+    onProgress: options.onProgress,
+  });
+  if (!source.graph) {
+    throw new UsageError(`${options.input}: the file holds weights but no layer graph, and no architecture was recognised`);
+  }
+  // The cpu backend keeps zero-filled variables as untouched pages (see inject.ts): converting
+  // allocates no second copy of the weights.
+  await useBackend('cpu');
+  const built = buildModel(source.graph, source.tensors, { mode: 'shapes' });
+  const warnings = [...source.warnings];
+  if (built.unusedTensors.length > 0) {
+    warnings.push(`source tensors used by no layer: ${built.unusedTensors.join(', ')}`);
+  }
+  try {
+    const graft = await graftJsonFor(source, built, warnings);
+    await writeModelDirectory(output, built.model, built.weights, graft, {
+      force: options.force,
+      onProgress: options.onProgress,
+    });
+    const input = source.graph.inputs[0];
+    return {
+      output,
+      format: source.format,
+      name: source.graph.name,
+      input: { name: input.name, shape: input.shape },
+      outputs: built.model.outputs.map((o, i) => ({ name: source.graph!.outputs[i], shape: o.shape })),
+      layers: built.model.layers.length,
+      parameters: built.model.countParams(),
+      weightBytes: built.weights.reduce((sum, w) => sum + 4 * w.shape.reduce((a, b) => a * b, 1), 0),
+      warnings,
+    };
+  } finally {
+    built.model.dispose();
+  }
+}
+
+async function graftJsonFor(
+  source: SourceModel,
+  built: ReturnType<typeof buildModel>,
+  warnings: string[],
+): Promise<GraftJson> {
+  const graph = source.graph!;
+  const input = graph.inputs[0];
+  const weights: Record<string, string[]> = {};
+  for (const w of built.weights) {
+    for (const key of w.sources) (weights[key] ??= []).push(w.name);
+  }
+  const layers: Record<string, string> = {};
+  for (const [blob, id] of Object.entries(graph.blobs)) {
+    const value = built.values[id];
+    if (value) layers[blob] = value.layer;
+  }
+  for (const [id, value] of Object.entries(built.values)) layers[id] ??= value.layer;
+  const spatial = input.shape.length === 4;
+  return {
+    graft: GRAFT_VERSION,
+    format: source.format,
+    source: {
+      path: path.resolve(source.path),
+      sha256: await fileSha256(source.path),
+      bytes: (await fs.stat(source.path)).size,
+      ...(source.structurePath
+        ? { structure: { path: path.resolve(source.structurePath), sha256: await fileSha256(source.structurePath) } }
+        : {}),
+    },
+    input: {
+      name: input.name,
+      shape: input.shape,
+      sourceLayout: spatial ? 'NCHW' : 'NC',
+      modelLayout: spatial ? 'NHWC' : 'NC',
+      ...source.input,
+    },
+    outputs: graph.outputs,
+    layers,
+    weights,
+    warnings,
+  };
+}
+
+/** Streamed, so hashing a 550 MB file does not hold a second copy of it. */
+async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

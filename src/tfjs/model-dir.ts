@@ -1,0 +1,193 @@
+/**
+ * A tfjs layers-model directory: model.json + binary shards (the format `tf.loadLayersModel`
+ * reads), plus graft.json. Weights are streamed to the shards one at a time from their bound
+ * sources, so a model is never held twice in memory while it is written.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { FormatError, GraftError, UsageError } from '../errors.js';
+import { describeFsError, writeDirectoryAtomically, type ProgressCallback } from '../util/files.js';
+import type { BoundWeight } from './inject.js';
+import { registerGraftLayers } from './layers/index.js';
+import type { GraftJson } from './graft-json.js';
+
+export const SHARD_BYTES = 4 * 1024 * 1024;
+
+interface WeightSpec {
+  name: string;
+  shape: number[];
+  dtype: 'float32';
+}
+
+export interface WriteOptions {
+  force?: boolean;
+  onProgress?: ProgressCallback;
+  generatedBy?: string;
+}
+
+/**
+ * Writes `model`'s topology and the values of `weights` (bound strictly both ways to the model's
+ * variables: a variable without a bound weight, or a bound weight no variable has, is an error).
+ */
+export async function writeModelDirectory(
+  target: string,
+  model: tf.LayersModel,
+  weights: BoundWeight[],
+  graft: GraftJson,
+  options: WriteOptions = {},
+): Promise<void> {
+  const byName = new Map(weights.map((w) => [w.name, w]));
+  const ordered: BoundWeight[] = [];
+  for (const variable of model.weights) {
+    const bound = byName.get(variable.originalName);
+    if (!bound) throw new GraftError(`model weight ${variable.originalName} has no source tensor`);
+    if (bound.shape.join() !== variable.shape.join()) {
+      throw new GraftError(`model weight ${variable.originalName} is [${variable.shape}] but its source gives [${bound.shape}]`);
+    }
+    ordered.push(bound);
+    byName.delete(variable.originalName);
+  }
+  if (byName.size > 0) throw new GraftError(`source weights bound to no model variable: ${[...byName.keys()].join(', ')}`);
+
+  const totalBytes = ordered.reduce((sum, w) => sum + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+  const shardCount = Math.max(1, Math.ceil(totalBytes / SHARD_BYTES));
+  const shardNames = Array.from({ length: shardCount }, (_, i) => `group1-shard${i + 1}of${shardCount}.bin`);
+  const specs: WeightSpec[] = ordered.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' }));
+  const modelJson = {
+    format: 'layers-model',
+    generatedBy: options.generatedBy ?? `graft ${graft.graft}`,
+    convertedBy: `graft ${graft.graft}`,
+    modelTopology: model.toJSON(null, false),
+    weightsManifest: [{ paths: shardNames, weights: specs }],
+  };
+
+  await writeDirectoryAtomically(target, options.force ?? false, async (dir) => {
+    const writer = new ShardWriter(dir, shardNames, options.onProgress, totalBytes);
+    for (const weight of ordered) {
+      const values = weight.make();
+      const expected = weight.shape.reduce((a, b) => a * b, 1);
+      if (values.length !== expected) throw new GraftError(`weight ${weight.name}: made ${values.length} values for [${weight.shape}]`);
+      await writer.write(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    }
+    await writer.close();
+    await fs.writeFile(path.join(dir, 'model.json'), JSON.stringify(modelJson));
+    await fs.writeFile(path.join(dir, 'graft.json'), `${JSON.stringify(graft, null, 2)}\n`);
+  });
+}
+
+/** Cuts a byte stream into fixed-size shard files. */
+class ShardWriter {
+  private index = 0;
+  private handle: fs.FileHandle | undefined;
+  private filled = 0;
+  private written = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly names: string[],
+    private readonly onProgress: ProgressCallback | undefined,
+    private readonly total: number,
+  ) {}
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      if (!this.handle) this.handle = await fs.open(path.join(this.dir, this.names[this.index]), 'w');
+      const n = Math.min(SHARD_BYTES - this.filled, bytes.byteLength - offset);
+      await this.handle.write(bytes, offset, n);
+      offset += n;
+      this.filled += n;
+      this.written += n;
+      this.onProgress?.('write', this.written, this.total);
+      if (this.filled === SHARD_BYTES && this.index < this.names.length - 1) {
+        await this.handle.close();
+        this.handle = undefined;
+        this.index++;
+        this.filled = 0;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.handle && this.index < this.names.length) {
+      // A model with no weights still gets its one (empty) shard so model.json's paths exist.
+      this.handle = await fs.open(path.join(this.dir, this.names[this.index]), 'w');
+    }
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+}
+
+export interface LoadedModel {
+  model: tf.LayersModel;
+  graft: GraftJson | undefined;
+  dir: string;
+}
+
+/** Loads a model directory written by graft (or any tfjs layers-model directory) in Node. */
+export async function loadModelDirectory(dir: string): Promise<LoadedModel> {
+  registerGraftLayers();
+  const modelPath = path.join(dir, 'model.json');
+  let text: string;
+  try {
+    text = await fs.readFile(modelPath, 'utf8');
+  } catch (error) {
+    throw new UsageError(`${dir}: not a model directory (model.json: ${describeFsError(error)})`);
+  }
+  let json: {
+    modelTopology?: unknown;
+    weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+  };
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new FormatError(modelPath, undefined, `invalid JSON (${(error as Error).message})`);
+  }
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new FormatError(modelPath, undefined, 'not a tfjs layers model (needs modelTopology and weightsManifest)');
+  }
+  const buffers: Buffer[] = [];
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  for (const group of json.weightsManifest) {
+    for (const shard of group.paths) {
+      const shardPath = path.join(dir, shard);
+      try {
+        buffers.push(await fs.readFile(shardPath));
+      } catch (error) {
+        throw new FormatError(shardPath, undefined, describeFsError(error));
+      }
+    }
+    specs.push(...group.weights);
+  }
+  const expected = specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * (s.dtype === 'float32' || s.dtype === 'int32' || s.dtype === undefined ? 4 : 1), 0);
+  const weightData = concat(buffers);
+  if (weightData.byteLength !== expected) {
+    throw new FormatError(modelPath, undefined, `shards hold ${weightData.byteLength} bytes but the manifest declares ${expected}`);
+  }
+  let graft: GraftJson | undefined;
+  try {
+    graft = JSON.parse(await fs.readFile(path.join(dir, 'graft.json'), 'utf8')) as GraftJson;
+  } catch {
+    graft = undefined;
+  }
+  try {
+    const model = await tf.loadLayersModel(
+      tf.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs: specs, weightData }),
+    );
+    return { model, graft, dir };
+  } catch (error) {
+    throw new FormatError(modelPath, undefined, `cannot load the model: ${(error as Error).message}`);
+  }
+}
+
+function concat(buffers: Buffer[]): ArrayBuffer {
+  const total = buffers.reduce((sum, b) => sum + b.byteLength, 0);
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const b of buffers) {
+    out.set(b, offset);
+    offset += b.byteLength;
+  }
+  return out.buffer;
+}
