@@ -67,11 +67,14 @@ export const predictCommand: CommandModule<object, PredictArgs> = {
     }
     const size = parseShape('input-size', args['input-size']);
     if (size && size.length !== 2) throw new UsageError('--input-size: expected H,W');
-    const { backend, predictions } = await predictImages({
+    const { backend, predictions, output } = await predictImages({
       model: args.model,
       images,
       top: args.top,
       labels: args.labels,
+      layer: args.layer,
+      save: args.save,
+      layout: args.layout,
       backend: args.backend,
       scale: args.scale,
       mean: parseNumberList('mean', args.mean),
@@ -80,13 +83,17 @@ export const predictCommand: CommandModule<object, PredictArgs> = {
       inputSize: size as [number, number] | undefined,
     });
     if (args.json) {
-      process.stdout.write(`${JSON.stringify({ backend, predictions }, null, 2)}\n`);
+      const values = args.save ? undefined : Array.from(output.data);
+      process.stdout.write(`${JSON.stringify({ backend, predictions, output: { layer: output.layer, shape: output.shape, layout: output.layout, saved: args.save ?? null, values } }, null, 2)}\n`);
       return;
     }
     process.stderr.write(`backend: ${backend}\n`);
     for (const p of predictions) {
       const top = p.top.map((t) => `${t.label ?? t.index} ${(t.probability * 100).toFixed(2)}%`).join(', ');
       process.stdout.write(`${p.file}: ${top}\n`);
+    }
+    if (args.layer || args.save) {
+      process.stdout.write(`${output.layer}: shape [${output.shape.join(', ')}] (${output.layout})${args.save ? `, saved to ${args.save}` : ''}\n`);
     }
   },
 };

@@ -52,38 +52,95 @@ export interface PredictImagesOptions extends PreprocessOverrides {
   images: string[];
   top?: number;
   labels?: string;
+  /** Save this layer's output for the batch of images instead of ranking classes. */
+  layer?: string;
+  save?: string;
+  layout?: 'nchw' | 'nhwc';
   backend?: BackendName;
 }
 
-export async function predictImages(options: PredictImagesOptions): Promise<{ backend: string; predictions: ImagePrediction[] }> {
+export interface ImagesResult {
+  backend: string;
+  predictions: ImagePrediction[];
+  /** The requested layer's (or the model's) output for all images, batch first. */
+  output: ArrayOutput;
+}
+
+export async function predictImages(options: PredictImagesOptions): Promise<ImagesResult> {
   const backend = await useBackend(options.backend);
   const loaded = await loadModelDirectory(options.model);
   try {
     const spec = inputSpecFor(loaded.model, loaded.graft, options);
     const labels = options.labels ? await readLabels(options.labels) : loaded.graft?.classNames;
-    const predictions: ImagePrediction[] = [];
-    for (const file of options.images) {
-      const pixels = await decodeImageFile(file);
-      const data = imageToInput(pixels, spec);
-      const channels = spec.channelOrder === 'GRAY' ? 1 : 3;
-      const probabilities = await tf.tidy(() => {
-        const x = tf.tensor4d(data, [1, spec.height, spec.width, channels]);
-        let y = loaded.model.predict(x) as tf.Tensor;
-        if (Array.isArray(y)) y = y[0];
-        y = y.reshape([1, -1]);
-        // A model whose last layer is not a softmax gives logits: report probabilities either way.
-        return endsWithSoftmax(loaded.model) ? y : tf.softmax(y);
-      }).data();
-      const order = Array.from(probabilities.keys()).sort((a, b) => probabilities[b] - probabilities[a]);
-      predictions.push({
-        file,
-        top: order.slice(0, options.top ?? 5).map((index) => ({ index, label: labels?.[index], probability: probabilities[index] })),
-      });
+    const channels = spec.channelOrder === 'GRAY' ? 1 : 3;
+    const pixelsPerImage = spec.height * spec.width * channels;
+    const batch = new Float32Array(options.images.length * pixelsPerImage);
+    for (const [i, file] of options.images.entries()) {
+      batch.set(imageToInput(await decodeImageFile(file), spec), i * pixelsPerImage);
     }
-    return { backend, predictions };
+    const layout = options.layout ?? (loaded.graft?.input.sourceLayout === 'NCHW' ? 'nchw' : 'nhwc');
+    const output = await runLayer(loaded, batch, [options.images.length, spec.height, spec.width, channels], options.layer, layout);
+    if (options.save) await fs.writeFile(options.save, writeNpy(output.data, output.shape));
+    const predictions: ImagePrediction[] = [];
+    if (!options.layer) {
+      const classes = output.data.length / options.images.length;
+      const softmax = endsWithSoftmax(loaded.model);
+      for (const [i, file] of options.images.entries()) {
+        const row = output.data.subarray(i * classes, (i + 1) * classes);
+        // A model whose last layer is not a softmax gives logits: report probabilities either way.
+        const probabilities = softmax ? row : softmaxOf(row);
+        const order = Array.from(probabilities.keys()).sort((a, b) => probabilities[b] - probabilities[a]);
+        predictions.push({
+          file,
+          top: order.slice(0, options.top ?? 5).map((index) => ({ index, label: labels?.[index], probability: probabilities[index] })),
+        });
+      }
+    }
+    return { backend, predictions, output };
   } finally {
     loaded.model.dispose();
   }
+}
+
+function softmaxOf(logits: Float32Array): Float32Array {
+  const max = logits.reduce((m, v) => Math.max(m, v), -Infinity);
+  const exp = logits.map((v) => Math.exp(v - max));
+  const sum = exp.reduce((a, b) => a + b, 0);
+  return exp.map((v) => v / sum);
+}
+
+export interface ArrayOutput {
+  layer: string;
+  shape: number[];
+  layout: 'nchw' | 'nhwc' | 'flat';
+  data: Float32Array;
+}
+
+/** Runs NHWC input data through the model up to `layerName`; rank-4 outputs come back in `layout`. */
+async function runLayer(
+  loaded: LoadedModel,
+  data: Float32Array,
+  shape: number[],
+  layerName: string | undefined,
+  layout: 'nchw' | 'nhwc',
+): Promise<ArrayOutput> {
+  const name = resolveLayer(loaded, layerName);
+  const output = loaded.model.getLayer(name).output as tf.SymbolicTensor;
+  const sub = layerName ? tf.model({ inputs: loaded.model.inputs, outputs: output }) : loaded.model;
+  const result = tf.tidy(() => {
+    const y = sub.predict(tf.tensor(data, shape)) as tf.Tensor | tf.Tensor[];
+    return Array.isArray(y) ? y[0] : y;
+  });
+  let out = (await result.data()) as Float32Array;
+  let outShape = result.shape;
+  result.dispose();
+  let outLayout: ArrayOutput['layout'] = outShape.length === 4 ? 'nhwc' : 'flat';
+  if (outShape.length === 4 && layout === 'nchw') {
+    out = nhwcToNchw(out, outShape);
+    outShape = [outShape[0], outShape[3], outShape[1], outShape[2]];
+    outLayout = 'nchw';
+  }
+  return { layer: name, shape: outShape, layout: outLayout, data: out };
 }
 
 function endsWithSoftmax(model: tf.LayersModel): boolean {
@@ -109,12 +166,8 @@ export interface PredictArrayOptions {
   backend?: BackendName;
 }
 
-export interface ArrayPrediction {
+export interface ArrayPrediction extends ArrayOutput {
   backend: string;
-  layer: string;
-  shape: number[];
-  layout: 'nchw' | 'nhwc' | 'flat';
-  data: Float32Array;
 }
 
 /** Runs a raw input array through the model and returns (and optionally saves) one layer's output. */
@@ -126,10 +179,6 @@ export async function predictArray(options: PredictArrayOptions): Promise<ArrayP
   const array = readNpy(bytes, options.input);
   const loaded = await loadModelDirectory(options.model);
   try {
-    const layerName = resolveLayer(loaded, options.layer);
-    const layer = loaded.model.getLayer(layerName);
-    const output = layer.output as tf.SymbolicTensor;
-    const sub = options.layer ? tf.model({ inputs: loaded.model.inputs, outputs: output }) : loaded.model;
     const inputShape = loaded.model.inputs[0].shape;
     let data = toFloat32(array);
     let shape = [...array.shape];
@@ -144,21 +193,9 @@ export async function predictArray(options: PredictArrayOptions): Promise<ArrayP
     if (shape.length !== inputShape.length || expected.some((d, i) => d !== null && d !== shape[i + 1])) {
       throw new UsageError(`${options.input}: shape (${array.shape.join(', ')}) does not fit the model input [${['N', ...expected].join(', ')}] (${layout})`);
     }
-    const result = tf.tidy(() => {
-      const y = sub.predict(tf.tensor(data, shape)) as tf.Tensor | tf.Tensor[];
-      return Array.isArray(y) ? y[0] : y;
-    });
-    let out = (await result.data()) as Float32Array;
-    let outShape = result.shape;
-    result.dispose();
-    let outLayout: ArrayPrediction['layout'] = outShape.length === 4 ? 'nhwc' : 'flat';
-    if (outShape.length === 4 && layout === 'nchw') {
-      out = nhwcToNchw(out, outShape);
-      outShape = [outShape[0], outShape[3], outShape[1], outShape[2]];
-      outLayout = 'nchw';
-    }
-    if (options.save) await fs.writeFile(options.save, writeNpy(out, outShape));
-    return { backend, layer: layerName, shape: outShape, layout: outLayout, data: out };
+    const output = await runLayer(loaded, data, shape, options.layer, layout);
+    if (options.save) await fs.writeFile(options.save, writeNpy(output.data, output.shape));
+    return { backend, ...output };
   } finally {
     loaded.model.dispose();
   }
