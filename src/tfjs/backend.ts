@@ -14,6 +14,8 @@ export const BACKEND_NAMES: BackendName[] = ['auto', 'wasm', 'cpu'];
 export async function useBackend(name: BackendName = 'auto'): Promise<string> {
   const wanted = name === 'auto' ? 'wasm' : name;
   if (!BACKEND_NAMES.includes(name)) throw new UsageError(`unknown backend ${name} (choose from ${BACKEND_NAMES.join(', ')})`);
+  // Production mode drops tfjs's debug checks and its console banner about tfjs-node.
+  tf.enableProdMode();
   if (tf.getBackend() !== wanted) {
     const ok = await tf.setBackend(wanted);
     if (!ok) throw new UsageError(`the ${wanted} backend could not start`);

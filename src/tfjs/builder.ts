@@ -266,7 +266,9 @@ class ModelBuilder {
     expectShape(node, 'W', W, [filters, inChannels / groups, kh, kw]);
     if (b) expectShape(node, 'b', b, [filters]);
     const name = this.uniqueName(node.name);
-    const padding = this.padFor(node.name, x, kernel, stride, pad, dilation);
+    const depthwise = groups === inChannels && groups > 1 && ((stride[0] === 1 && stride[1] === 1) || (dilation[0] === 1 && dilation[1] === 1));
+    // The grouped layer knows only 'valid': it always gets explicit padding.
+    const padding = this.padFor(node.name, x, kernel, stride, pad, dilation, groups === 1 || depthwise);
     const input = padding.input;
     const common = { strides: stride, dilationRate: dilation, padding: padding.mode, useBias: bias, name };
     const biasInit = b ? this.binder.inject(tf.initializers.zeros(), this.weight(`${name}/bias`, [filters], this.keysOf(node, 'b'), () => toFloat32(b))) : undefined;
@@ -277,7 +279,7 @@ class ModelBuilder {
         this.weight(`${name}/kernel`, [kh, kw, inChannels, filters], this.keysOf(node, 'W'), () => oihwToHwio(toFloat32(W), W.shape)),
       );
       layer = tf.layers.conv2d({ ...common, filters, kernelSize: kernel, kernelInitializer, biasInitializer: biasInit });
-    } else if (groups === inChannels && (stride[0] === 1 && stride[1] === 1 || (dilation[0] === 1 && dilation[1] === 1))) {
+    } else if (depthwise) {
       const multiplier = filters / inChannels;
       const depthwiseInitializer = this.binder.inject(
         tf.initializers.glorotUniform({}),
