@@ -129,14 +129,19 @@ async function main(): Promise<void> {
     console.log(`wrote ${file} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   }
   const size = statSync(file).size;
-  console.log(`file: ${(size / 1e6).toFixed(1)} MB`);
+  console.log(`file: ${(size / 1e6).toFixed(1)} MB; for scale, a plain copy of it with dd bs=4M:`);
+  const dd = spawnSync('dd', [`if=${file}`, `of=${file}.copy`, 'bs=4M'], { encoding: 'utf8' });
+  console.log(`  ${dd.stderr.trim().split('\n').pop()}`);
+  rmSync(`${file}.copy`, { force: true });
   for (let run = 1; run <= runs; run++) {
     const out = path.join(dir, 'vgg16-tfjs');
+    const started = process.hrtime.bigint();
     const result = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', file, out], { encoding: 'utf8' });
+    const processSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     if (result.status !== 0) throw new Error(result.stderr);
     const { seconds, maxRssBytes, parameters } = JSON.parse(result.stdout.trim().split('\n').pop()!);
     console.log(
-      `run ${run}: ${seconds.toFixed(2)} s, ${(size / 1e6 / seconds).toFixed(0)} MB/s, peak RSS ${(maxRssBytes / 1e6).toFixed(0)} MB = ${(maxRssBytes / size).toFixed(2)}× file, ${parameters.toLocaleString('en-US')} parameters`,
+      `run ${run}: convert ${seconds.toFixed(2)} s = ${(size / 1e6 / seconds).toFixed(0)} MB/s (whole process incl. node start ${processSeconds.toFixed(2)} s), peak RSS ${(maxRssBytes / 1e6).toFixed(0)} MB = ${(maxRssBytes / size).toFixed(2)}× file, ${parameters.toLocaleString('en-US')} parameters`,
     );
   }
   if (!args.includes('--keep')) rmSync(dir, { recursive: true, force: true });

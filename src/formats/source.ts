@@ -19,6 +19,8 @@ export interface SourceModel {
   /** The weights file (and the structure file, when separate). */
   path: string;
   structurePath?: string;
+  /** Hex sha256 of the weights file, when the reader hashed it while reading. */
+  sha256?: string;
   tensors: TensorMap;
   graph?: Graph;
   input?: InputConvention;

@@ -7,13 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GraftError, UnsupportedError } from '../errors.js';
 import type { Graph, GraphNode, Pair } from '../graph/graph.js';
 import { toFloat32, type Tensor, type TensorMap } from '../tensor/tensor.js';
-import {
-  chwDenseToHwcInOut,
-  oihwToDepthwise,
-  oihwToHwio,
-  outInToInOut,
-  transpose,
-} from '../tensor/layout.js';
+import { AxisToLastTranspose, oihwToDepthwise } from '../tensor/layout.js';
 import { WeightBinder, type BoundWeight, type InjectMode } from './inject.js';
 import {
   GraftGroupedConv2D,
@@ -139,6 +133,12 @@ class ModelBuilder {
 
   private weight(name: string, shape: number[], keys: string[], make: () => Float32Array): BoundWeight {
     return { name, shape, sources: keys, make };
+  }
+
+  /** A weight made by moving the source's axis 0 last (see AxisToLastTranspose), streamable. */
+  private movedWeight(name: string, shape: number[], keys: string[], source: Tensor, sourceShape: number[], restPerm: number[]): BoundWeight {
+    const plan = () => new AxisToLastTranspose(toFloat32(source), sourceShape, restPerm);
+    return { name, shape, sources: keys, make: () => plan().all(), chunks: () => plan().chunks() };
   }
 
   private keysOf(node: GraphNode, ...roles: string[]): string[] {
@@ -276,7 +276,7 @@ class ModelBuilder {
     if (groups === 1) {
       const kernelInitializer = this.binder.inject(
         tf.initializers.glorotUniform({}),
-        this.weight(`${name}/kernel`, [kh, kw, inChannels, filters], this.keysOf(node, 'W'), () => oihwToHwio(toFloat32(W), W.shape)),
+        this.movedWeight(`${name}/kernel`, [kh, kw, inChannels, filters], this.keysOf(node, 'W'), W, [...W.shape], [1, 2, 0]),
       );
       layer = tf.layers.conv2d({ ...common, filters, kernelSize: kernel, kernelInitializer, biasInitializer: biasInit });
     } else if (depthwise) {
@@ -292,7 +292,7 @@ class ModelBuilder {
       if (padding.mode !== 'valid') throw new GraftError(`internal: grouped conv ${name} needs explicit padding`);
       const kernelInitializer = this.binder.inject(
         tf.initializers.glorotUniform({}),
-        this.weight(`${name}/kernel`, [kh, kw, inChannels / groups, filters], this.keysOf(node, 'W'), () => oihwToHwio(toFloat32(W), W.shape)),
+        this.movedWeight(`${name}/kernel`, [kh, kw, inChannels / groups, filters], this.keysOf(node, 'W'), W, [...W.shape], [1, 2, 0]),
       );
       layer = new GraftGroupedConv2D({
         filters,
@@ -354,9 +354,7 @@ class ModelBuilder {
     // tfjs 'valid' transposed conv gives in·s + max(k − s, 0); the source gives s·(in − 1) + k − 2p.
     const kernelInitializer = this.binder.inject(
       tf.initializers.glorotUniform({}),
-      this.weight(`${name}/kernel`, [kernel[0], kernel[1], filters, inChannels], this.keysOf(node, 'W'), () =>
-        transpose(toFloat32(W), W.shape, [2, 3, 1, 0]),
-      ),
+      this.movedWeight(`${name}/kernel`, [kernel[0], kernel[1], filters, inChannels], this.keysOf(node, 'W'), W, [...W.shape], [1, 2, 0]),
     );
     const biasInitializer = b
       ? this.binder.inject(tf.initializers.zeros(), this.weight(`${name}/bias`, [filters], this.keysOf(node, 'b'), () => toFloat32(b)))
@@ -395,10 +393,11 @@ class ModelBuilder {
     expectShape(node, 'W', W, [units, inFeatures]);
     if (b) expectShape(node, 'b', b, [units]);
     const name = this.uniqueName(node.name);
-    const make = chw
-      ? () => chwDenseToHwcInOut(toFloat32(W), units, chw!)
-      : () => outInToInOut(toFloat32(W), W.shape);
-    const kernelInitializer = this.binder.inject(tf.initializers.glorotUniform({}), this.weight(`${name}/kernel`, [inFeatures, units], this.keysOf(node, 'W'), make));
+    // Rows of a weight that follows a flatten of NHWC data are permuted from C·H·W to H·W·C.
+    const kernel = chw
+      ? this.movedWeight(`${name}/kernel`, [inFeatures, units], this.keysOf(node, 'W'), W, [units, ...chw], [1, 2, 0])
+      : this.movedWeight(`${name}/kernel`, [inFeatures, units], this.keysOf(node, 'W'), W, [...W.shape], [0]);
+    const kernelInitializer = this.binder.inject(tf.initializers.glorotUniform({}), kernel);
     const biasInitializer = b
       ? this.binder.inject(tf.initializers.zeros(), this.weight(`${name}/bias`, [units], this.keysOf(node, 'b'), () => toFloat32(b)))
       : undefined;

@@ -1,13 +1,13 @@
 /**
  * `graft convert`: source file → SourceModel → tf.LayersModel (shapes only) → model directory.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import { pickReader } from '../formats/registry.js';
 import type { SourceModel } from '../formats/source.js';
 import { type ProgressCallback } from '../util/files.js';
+import { sha256OfFile } from '../util/hash-worker.js';
 import { useBackend } from './backend.js';
 import { buildModel } from './builder.js';
 import { GRAFT_VERSION, type GraftJson } from './graft-json.js';
@@ -43,6 +43,9 @@ export function defaultOutputDir(input: string): string {
 export async function convertModel(options: ConvertOptions): Promise<ConvertSummary> {
   const output = options.output ?? defaultOutputDir(options.input);
   const reader = await pickReader(options.input);
+  // Started first: the hash runs on another core while the file is parsed and written.
+  const sha256 = sha256OfFile(options.input);
+  sha256.catch(() => undefined);
   const source: SourceModel = await reader.open(options.input, {
     prototxt: options.prototxt,
     inputShape: options.inputShape,
@@ -60,7 +63,7 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertSumm
     warnings.push(`source tensors used by no layer: ${built.unusedTensors.join(', ')}`);
   }
   try {
-    const graft = await graftJsonFor(source, built, warnings);
+    const graft = await graftJsonFor(source, built, warnings, await sha256);
     await writeModelDirectory(output, built.model, built.weights, graft, {
       force: options.force,
       onProgress: options.onProgress,
@@ -86,6 +89,7 @@ async function graftJsonFor(
   source: SourceModel,
   built: ReturnType<typeof buildModel>,
   warnings: string[],
+  sha256: string,
 ): Promise<GraftJson> {
   const graph = source.graph!;
   const input = graph.inputs[0];
@@ -105,10 +109,10 @@ async function graftJsonFor(
     format: source.format,
     source: {
       path: path.resolve(source.path),
-      sha256: await fileSha256(source.path),
+      sha256,
       bytes: (await fs.stat(source.path)).size,
       ...(source.structurePath
-        ? { structure: { path: path.resolve(source.structurePath), sha256: await fileSha256(source.structurePath) } }
+        ? { structure: { path: path.resolve(source.structurePath), sha256: await sha256OfFile(source.structurePath) } }
         : {}),
     },
     input: {
@@ -125,9 +129,3 @@ async function graftJsonFor(
   };
 }
 
-/** Streamed, so hashing a 550 MB file does not hold a second copy of it. */
-async function fileSha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}

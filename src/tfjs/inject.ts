@@ -18,6 +18,8 @@ export interface BoundWeight {
   /** Source TensorMap keys this weight is made from. */
   sources: string[];
   make(): Float32Array;
+  /** The same values in pieces, for streaming big weights; chunks may share one buffer. */
+  chunks?(): Iterable<Float32Array>;
 }
 
 /**

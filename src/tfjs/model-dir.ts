@@ -65,10 +65,13 @@ export async function writeModelDirectory(
   await writeDirectoryAtomically(target, options.force ?? false, async (dir) => {
     const writer = new ShardWriter(dir, shardNames, options.onProgress, totalBytes);
     for (const weight of ordered) {
-      const values = weight.make();
       const expected = weight.shape.reduce((a, b) => a * b, 1);
-      if (values.length !== expected) throw new GraftError(`weight ${weight.name}: made ${values.length} values for [${weight.shape}]`);
-      await writer.write(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+      let made = 0;
+      for (const values of weight.chunks ? weight.chunks() : [weight.make()]) {
+        made += values.length;
+        await writer.write(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+      }
+      if (made !== expected) throw new GraftError(`weight ${weight.name}: made ${made} values for [${weight.shape}]`);
     }
     await writer.close();
     await fs.writeFile(path.join(dir, 'model.json'), JSON.stringify(modelJson));
@@ -90,7 +93,21 @@ class ShardWriter {
     private readonly total: number,
   ) {}
 
+  private pending: Promise<void> = Promise.resolve();
+
+  /**
+   * Starts writing `bytes` once the previous write is done, and returns without waiting for it:
+   * the next chunk is computed while this one goes to disk. `bytes` must stay unchanged until the
+   * following call returns (AxisToLastTranspose.chunks alternates two buffers for this).
+   */
   async write(bytes: Uint8Array): Promise<void> {
+    await this.pending;
+    this.pending = this.writeNow(bytes);
+    // An error surfaces at the next write or at close; keep it from being reported as unhandled.
+    this.pending.catch(() => undefined);
+  }
+
+  private async writeNow(bytes: Uint8Array): Promise<void> {
     let offset = 0;
     while (offset < bytes.byteLength) {
       if (!this.handle) this.handle = await fs.open(path.join(this.dir, this.names[this.index]), 'w');
@@ -110,6 +127,7 @@ class ShardWriter {
   }
 
   async close(): Promise<void> {
+    await this.pending;
     if (!this.handle && this.index < this.names.length) {
       // A model with no weights still gets its one (empty) shard so model.json's paths exist.
       this.handle = await fs.open(path.join(this.dir, this.names[this.index]), 'w');
