@@ -18,7 +18,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
     y
       .positional('model', { type: 'string', demandOption: true, describe: 'Weights file (.caffemodel)' })
       .option('prototxt', { type: 'string', describe: 'Caffe deploy.prototxt giving the structure (default: the one stored in the .caffemodel)' })
-      .option('output', { alias: 'o', type: 'string', describe: 'Output directory (default: <model>-tfjs beside the input)' })
+      .option('output', { alias: 'o', type: 'string', describe: 'Output directory (default: <model>-tfjs in the current directory)' })
       .option('input-shape', { type: 'string', describe: 'Input shape N,C,H,W when the file does not declare one' })
       .option('force', { type: 'boolean', describe: 'Replace a non-empty output directory' })
       .option('json', { type: 'boolean', describe: 'Print the summary as JSON' })

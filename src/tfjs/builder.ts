@@ -9,6 +9,7 @@ import type { Graph, GraphNode, Pair } from '../graph/graph.js';
 import { toFloat32, type Tensor, type TensorMap } from '../tensor/tensor.js';
 import { AxisToLastTranspose, oihwToDepthwise } from '../tensor/layout.js';
 import { WeightBinder, type BoundWeight, type InjectMode } from './inject.js';
+import { pooledLength as poolOutputSize } from './layers/pooling.js';
 import {
   GraftGroupedConv2D,
   GraftLRN,
@@ -17,7 +18,6 @@ import {
   GraftWeightedSum,
   registerGraftLayers,
 } from './layers/index.js';
-import { poolOutputSize } from '../graph/pool-geometry.js';
 
 
 type Symbolic = tf.SymbolicTensor;
@@ -266,14 +266,18 @@ class ModelBuilder {
     expectShape(node, 'W', W, [filters, inChannels / groups, kh, kw]);
     if (b) expectShape(node, 'b', b, [filters]);
     const name = this.uniqueName(node.name);
-    const depthwise = groups === inChannels && groups > 1 && ((stride[0] === 1 && stride[1] === 1) || (dilation[0] === 1 && dilation[1] === 1));
+    // tfjs has no gradient for dilated conv2d/depthwiseConv2d, so dilated kernels go to graft's
+    // grouped layer (groups may be 1), which computes them from undilated convolutions.
+    const dilated = dilation[0] > 1 || dilation[1] > 1;
+    const plain = groups === 1 && !dilated;
+    const depthwise = groups === inChannels && groups > 1 && !dilated;
     // The grouped layer knows only 'valid': it always gets explicit padding.
-    const padding = this.padFor(node.name, x, kernel, stride, pad, dilation, groups === 1 || depthwise);
+    const padding = this.padFor(node.name, x, kernel, stride, pad, dilation, plain || depthwise);
     const input = padding.input;
     const common = { strides: stride, dilationRate: dilation, padding: padding.mode, useBias: bias, name };
     const biasInit = b ? this.binder.inject(tf.initializers.zeros(), this.weight(`${name}/bias`, [filters], this.keysOf(node, 'b'), () => toFloat32(b))) : undefined;
     let layer: tf.layers.Layer;
-    if (groups === 1) {
+    if (plain) {
       const kernelInitializer = this.binder.inject(
         tf.initializers.glorotUniform({}),
         this.movedWeight(`${name}/kernel`, [kh, kw, inChannels, filters], this.keysOf(node, 'W'), W, [...W.shape], [1, 2, 0]),

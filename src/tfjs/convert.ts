@@ -34,10 +34,10 @@ export interface ConvertSummary {
   warnings: string[];
 }
 
-/** The directory a conversion writes to when no `-o` is given: `<name>-tfjs` beside the input. */
+/** The directory a conversion writes to when no `-o` is given: `<name>-tfjs` in the current directory. */
 export function defaultOutputDir(input: string): string {
-  const base = path.basename(input).replace(/\.(caffemodel|pth|pt|npz|bin)$/i, '');
-  return path.join(path.dirname(input), `${base}-tfjs`);
+  const base = path.basename(input).replace(/\.(caffemodel|pth|pt|tar|npz|bin)$/i, '');
+  return `${base}-tfjs`;
 }
 
 export async function convertModel(options: ConvertOptions): Promise<ConvertSummary> {

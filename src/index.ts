@@ -1,0 +1,20 @@
+/**
+ * graft as a library: read a source model, build its tfjs model with the weights injected, write
+ * or load model directories, run predictions. The CLI (src/cli) is a thin layer over these.
+ */
+export { GraftError, FormatError, UnsupportedError, UsageError } from './errors.js';
+export * from './tensor/index.js';
+export type { Graph, GraphNode, GraphInput, Op } from './graph/graph.js';
+export type { SourceModel, FormatReader, InputConvention, SourceFormat } from './formats/source.js';
+export { READERS, pickReader } from './formats/registry.js';
+export { readCaffeModel, caffeReader } from './formats/caffe/reader.js';
+export { readNpy, writeNpy } from './formats/npy/npy.js';
+export { buildModel, type BuiltModel, type BuildOptions } from './tfjs/builder.js';
+export { convertModel, type ConvertOptions, type ConvertSummary } from './tfjs/convert.js';
+export { writeModelDirectory, loadModelDirectory, type LoadedModel } from './tfjs/model-dir.js';
+export { predictImages, predictArray, inputSpecFor } from './tfjs/predict.js';
+export { inspectPath } from './tfjs/inspect.js';
+export { useBackend, type BackendName } from './tfjs/backend.js';
+export type { GraftJson } from './tfjs/graft-json.js';
+export { registerGraftLayers, GRAFT_LAYER_CLASSES } from './tfjs/layers/index.js';
+export { imageToInput, type InputSpec, type Pixels } from './input/preprocess.js';
