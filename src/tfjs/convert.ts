@@ -5,6 +5,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import { pickReader } from '../formats/registry.js';
+import { buildExactly, recognizeArchitecture, type Recognized } from '../graph/architectures/registry.js';
+import { readArchitectureSpec } from '../graph/spec.js';
 import type { SourceModel } from '../formats/source.js';
 import { type ProgressCallback } from '../util/files.js';
 import { sha256OfFile } from '../util/hash-worker.js';
@@ -18,6 +20,10 @@ export interface ConvertOptions {
   output?: string;
   prototxt?: string;
   inputShape?: number[];
+  /** Architecture for weight-only files: a known name (`vgg16`) or a spec file (`net.json`). */
+  arch?: string;
+  /** Weight dtype written to the shards. */
+  dtype?: 'float32' | 'float16';
   force?: boolean;
   onProgress?: ProgressCallback;
 }
@@ -52,7 +58,10 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertSumm
     onProgress: options.onProgress,
   });
   if (!source.graph) {
-    throw new UsageError(`${options.input}: the file holds weights but no layer graph, and no architecture was recognised`);
+    const resolved = await resolveArchitecture(source, options);
+    source.graph = resolved.graph;
+    source.input = { ...resolved.input, ...source.input };
+    source.warnings.push(...resolved.warnings);
   }
   // The cpu backend keeps zero-filled variables as untouched pages (see inject.ts): converting
   // allocates no second copy of the weights.
@@ -83,6 +92,24 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertSumm
   } finally {
     built.model.dispose();
   }
+}
+
+/** A graph for a weights-only file: `--arch NAME|spec.json`, else recognised from its tensors. */
+async function resolveArchitecture(source: SourceModel, options: ConvertOptions) {
+  const arch = options.arch;
+  let recognized: Recognized;
+  if (arch !== undefined && /\.json$/i.test(arch)) {
+    const architecture = await readArchitectureSpec(arch, source.format);
+    recognized = { architecture, built: buildExactly(source.path, architecture, source.tensors, options.inputShape) };
+  } else {
+    recognized = recognizeArchitecture(source.path, source.format, source.tensors, { name: arch, inputShape: options.inputShape });
+  }
+  const { architecture, built } = recognized;
+  return {
+    graph: built.graph,
+    input: architecture.input,
+    warnings: [`architecture: ${architecture.name}${arch === undefined ? ' (recognised from the tensors)' : ''}`],
+  };
 }
 
 async function graftJsonFor(

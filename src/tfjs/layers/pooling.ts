@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../../errors.js';
+import { poolOutputLength } from '../../graph/shapes.js';
 import { type Kwargs, type LayerArgs, onlyOne, onlyShape, type Pair, toPair } from './common.js';
 
 export type PoolMode = 'max' | 'avg';
@@ -26,13 +27,8 @@ export type AvgDivisor = 'padded' | 'valid' | 'window';
  *   cover_all: floor((in + 2p − k + s − 1) / s) + 1 (Chainer's get_conv_outsize)
  */
 export function pooledLength(size: number, kernel: number, stride: number, pad: number, rounding: PoolRounding): number {
-  const span = size + 2 * pad - kernel;
-  if (span < 0) throw new GraftError(`pooling window ${kernel} is larger than the padded input ${size + 2 * pad}`);
-  if (rounding === 'floor') return Math.floor(span / stride) + 1;
-  if (rounding === 'cover_all') return Math.floor((span + stride - 1) / stride) + 1;
-  let out = Math.ceil(span / stride) + 1;
-  if ((out - 1) * stride >= size + pad) out--;
-  return out;
+  if (size + 2 * pad < kernel) throw new GraftError(`pooling window ${kernel} is larger than the padded input ${size + 2 * pad}`);
+  return poolOutputLength(size, kernel, stride, pad, rounding === ('coverAll' as PoolRounding) ? 'cover_all' : rounding);
 }
 
 /**
