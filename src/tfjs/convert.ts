@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors.js';
 import { pickReader } from '../formats/registry.js';
-import { buildExactly, recognizeArchitecture, type Recognized } from '../graph/architectures/registry.js';
+import { buildExactly, recognizeArchitecture, type Recognized } from '../graph/architectures/index.js';
 import { readArchitectureSpec } from '../graph/spec.js';
 import type { SourceModel } from '../formats/source.js';
 import { type ProgressCallback } from '../util/files.js';
