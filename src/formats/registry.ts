@@ -5,9 +5,11 @@
 import { open } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { caffeReader } from './caffe/reader.js';
+import { chainerReader } from './chainer/reader.js';
+import { pytorchReader } from './pytorch/reader.js';
 import type { FormatReader } from './source.js';
 
-export const READERS: FormatReader[] = [caffeReader];
+export const READERS: FormatReader[] = [caffeReader, chainerReader, pytorchReader];
 
 const HEAD_BYTES = 64;
 

@@ -87,6 +87,14 @@ class ModelBuilder {
       try {
         this.addNode(node);
       } catch (error) {
+        // Layers built so far already hold variables: free them, or a failed build leaks.
+        for (const layer of this.layers) {
+          try {
+            layer.dispose();
+          } catch {
+            // A layer that never got built has nothing to free.
+          }
+        }
         if (error instanceof GraftError) throw error;
         const message = error instanceof Error ? error.message : String(error);
         throw new GraftError(`layer ${node.name} (${node.op}): ${message}`);
@@ -145,7 +153,10 @@ class ModelBuilder {
     return roles.map((r) => node.params[r]).filter((k): k is string => k !== undefined);
   }
 
+  private readonly layers: tf.layers.Layer[] = [];
+
   private apply(layer: tf.layers.Layer, inputs: Symbolic | Symbolic[]): Symbolic {
+    this.layers.push(layer);
     return layer.apply(inputs) as Symbolic;
   }
 

@@ -32,6 +32,8 @@ export interface ConvertSummary {
   output: string;
   format: string;
   name: string;
+  /** For weights-only files: the architecture used, and whether it was recognised. */
+  architecture?: string;
   input: { name: string; shape: number[] };
   outputs: { name: string; shape: (number | null)[] }[];
   layers: number;
@@ -56,25 +58,30 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertSumm
     prototxt: options.prototxt,
     inputShape: options.inputShape,
     onProgress: options.onProgress,
+    dtype: options.dtype,
   });
+  // Keys an architecture allows a file to hold or lack (BatchNorm counters) are not weights.
+  let optionalKeys = new Set<string>();
+  let architecture: string | undefined;
   if (!source.graph) {
     const resolved = await resolveArchitecture(source, options);
     source.graph = resolved.graph;
     source.input = { ...resolved.input, ...source.input };
-    source.warnings.push(...resolved.warnings);
+    architecture = resolved.architecture;
+    optionalKeys = resolved.optionalKeys;
   }
   // The cpu backend keeps zero-filled variables as untouched pages (see inject.ts): converting
   // allocates no second copy of the weights.
   await useBackend('cpu');
   const built = buildModel(source.graph, source.tensors, { mode: 'shapes' });
   const warnings = [...source.warnings];
-  if (built.unusedTensors.length > 0) {
-    warnings.push(`source tensors used by no layer: ${built.unusedTensors.join(', ')}`);
-  }
+  const unused = built.unusedTensors.filter((key) => !optionalKeys.has(key));
+  if (unused.length > 0) warnings.push(`source tensors used by no layer: ${unused.join(', ')}`);
   try {
-    const graft = await graftJsonFor(source, built, warnings, await sha256);
+    const graft = { ...(await graftJsonFor(source, built, warnings, await sha256)), weightsDtype: options.dtype ?? 'float32' };
     await writeModelDirectory(output, built.model, built.weights, graft, {
       force: options.force,
+      dtype: options.dtype,
       onProgress: options.onProgress,
     });
     const input = source.graph.inputs[0];
@@ -82,11 +89,12 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertSumm
       output,
       format: source.format,
       name: source.graph.name,
+      ...(architecture ? { architecture } : {}),
       input: { name: input.name, shape: input.shape },
       outputs: built.model.outputs.map((o, i) => ({ name: source.graph!.outputs[i], shape: o.shape })),
       layers: built.model.layers.length,
       parameters: built.model.countParams(),
-      weightBytes: built.weights.reduce((sum, w) => sum + 4 * w.shape.reduce((a, b) => a * b, 1), 0),
+      weightBytes: built.weights.reduce((sum, w) => sum + (options.dtype === 'float16' ? 2 : 4) * w.shape.reduce((a, b) => a * b, 1), 0),
       warnings,
     };
   } finally {
@@ -107,8 +115,9 @@ async function resolveArchitecture(source: SourceModel, options: ConvertOptions)
   const { architecture, built } = recognized;
   return {
     graph: built.graph,
+    optionalKeys: new Set([...built.expected].filter(([, param]) => param.optional).map(([key]) => key)),
     input: architecture.input,
-    warnings: [`architecture: ${architecture.name}${arch === undefined ? ' (recognised from the tensors)' : ''}`],
+    architecture: `${architecture.name}${arch === undefined ? ' (recognised from its tensors)' : ''}`,
   };
 }
 

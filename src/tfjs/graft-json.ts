@@ -31,6 +31,8 @@ export interface GraftJson {
   layers: Record<string, string>;
   /** Source tensor key → the tfjs weights made from it. */
   weights: Record<string, string[]>;
+  /** How the shards store weights ('float16': tfjs float16 quantization, widened on load). */
+  weightsDtype?: 'float32' | 'float16';
   classNames?: string[];
   warnings: string[];
 }

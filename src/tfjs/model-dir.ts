@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { FormatError, GraftError, UsageError } from '../errors.js';
 import { describeFsError, writeDirectoryAtomically, type ProgressCallback } from '../util/files.js';
+import { float32ToFloat16 } from '../tensor/float16.js';
 import type { BoundWeight } from './inject.js';
 import { registerGraftLayers } from './layers/index.js';
 import type { GraftJson } from './graft-json.js';
@@ -18,12 +19,16 @@ interface WeightSpec {
   name: string;
   shape: number[];
   dtype: 'float32';
+  /** tfjs's own half-precision storage: 2 bytes per value, widened to float32 on load. */
+  quantization?: { dtype: 'float16' };
 }
 
 export interface WriteOptions {
   force?: boolean;
   onProgress?: ProgressCallback;
   generatedBy?: string;
+  /** 'float16' halves the shards (tfjs-converter's float16 quantization). */
+  dtype?: 'float32' | 'float16';
 }
 
 /**
@@ -50,10 +55,17 @@ export async function writeModelDirectory(
   }
   if (byName.size > 0) throw new GraftError(`source weights bound to no model variable: ${[...byName.keys()].join(', ')}`);
 
-  const totalBytes = ordered.reduce((sum, w) => sum + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+  const half = options.dtype === 'float16';
+  const bytesPerValue = half ? 2 : 4;
+  const totalBytes = ordered.reduce((sum, w) => sum + bytesPerValue * w.shape.reduce((a, b) => a * b, 1), 0);
   const shardCount = Math.max(1, Math.ceil(totalBytes / SHARD_BYTES));
   const shardNames = Array.from({ length: shardCount }, (_, i) => `group1-shard${i + 1}of${shardCount}.bin`);
-  const specs: WeightSpec[] = ordered.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' }));
+  const specs: WeightSpec[] = ordered.map((w) => ({
+    name: w.name,
+    shape: w.shape,
+    dtype: 'float32',
+    ...(half ? { quantization: { dtype: 'float16' as const } } : {}),
+  }));
   const modelJson = {
     format: 'layers-model',
     generatedBy: options.generatedBy ?? `graft ${graft.graft}`,
@@ -69,7 +81,8 @@ export async function writeModelDirectory(
       let made = 0;
       for (const values of weight.chunks ? weight.chunks() : [weight.make()]) {
         made += values.length;
-        await writer.write(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+        const stored = half ? float32ToFloat16(values) : values;
+        await writer.write(new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength));
       }
       if (made !== expected) throw new GraftError(`weight ${weight.name}: made ${made} values for [${weight.shape}]`);
     }
@@ -178,7 +191,7 @@ export async function loadModelDirectory(dir: string): Promise<LoadedModel> {
     }
     specs.push(...group.weights);
   }
-  const expected = specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * (s.dtype === 'float32' || s.dtype === 'int32' || s.dtype === undefined ? 4 : 1), 0);
+  const expected = specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * storedBytes(s), 0);
   const weightData = concat(buffers);
   if (weightData.byteLength !== expected) {
     throw new FormatError(modelPath, undefined, `shards hold ${weightData.byteLength} bytes but the manifest declares ${expected}`);
@@ -189,14 +202,26 @@ export async function loadModelDirectory(dir: string): Promise<LoadedModel> {
   } catch {
     graft = undefined;
   }
+  // tfjs creates the variables before it binds the weights; when binding fails it drops the model
+  // without disposing them, so free whatever appeared during the attempt.
+  const variablesBefore = new Set(Object.keys(tf.engine().registeredVariables));
   try {
     const model = await tf.loadLayersModel(
       tf.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs: specs, weightData }),
     );
     return { model, graft, dir };
   } catch (error) {
+    for (const [name, variable] of Object.entries(tf.engine().registeredVariables)) {
+      if (!variablesBefore.has(name)) variable.dispose();
+    }
     throw new FormatError(modelPath, undefined, `cannot load the model: ${(error as Error).message}`);
   }
+}
+
+function storedBytes(spec: tf.io.WeightsManifestEntry): number {
+  const quantized = spec.quantization?.dtype;
+  if (quantized) return quantized === 'float16' || quantized === 'uint16' ? 2 : 1;
+  return spec.dtype === 'bool' || spec.dtype === 'string' ? 1 : 4;
 }
 
 function concat(buffers: Buffer[]): ArrayBuffer {

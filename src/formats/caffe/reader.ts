@@ -48,9 +48,12 @@ export async function readCaffeModel(file: string, options: CaffeReadOptions = {
   const inputs = resolveInputs(structure, layers, structureData, model.tensors, file, structureFile, options, warnings);
   const conventionData = structureData ?? (options.prototxt ? findDataLayer(weightLayers) : undefined);
   let input: InputConvention | undefined;
+  const channels = inputs[0]?.shape && inputs[0].shape.length === 4 ? inputs[0].shape[1] : undefined;
   if (conventionData) {
-    const shape = inputs[0]?.shape;
-    input = inputConvention(conventionData, shape && shape.length >= 2 ? shape[1] : undefined, warnings);
+    input = inputConvention(conventionData, channels, warnings);
+  } else if (channels === 3 || channels === 1) {
+    // Caffe reads images with OpenCV, so every 3-channel Caffe net expects BGR.
+    input = { channelOrder: channels === 3 ? 'BGR' : 'GRAY' };
   }
 
   const { graph, dropped } = buildNetGraph({

@@ -3,6 +3,8 @@
  * Architecture[] and one line here.
  */
 import { registerArchitectures } from './registry.js';
+import './chainer/index.js';
+import './torchvision/index.js';
 
 registerArchitectures();
 

@@ -128,7 +128,12 @@ export function recognizeArchitecture(
   let best: { architecture: Architecture; comparison: ParamComparison } | undefined;
   for (const architecture of candidates) {
     const built = tryBuild(architecture, tensors, options.inputShape);
-    if (!built) continue;
+    if (!built) {
+      // The tensors may fit and only the requested input shape not: say that, not "no match".
+      const plain = options.inputShape ? tryBuild(architecture, tensors) : undefined;
+      if (plain && isExact(compareParams(plain.expected, tensors))) architecture.build(tensors, { inputShape: options.inputShape });
+      continue;
+    }
     const comparison = compareParams(built.expected, tensors);
     if (isExact(comparison)) return { architecture, built };
     if (!best || distance(comparison) < distance(best.comparison)) best = { architecture, comparison };
