@@ -204,7 +204,10 @@ export async function loadModelDirectory(dir: string): Promise<LoadedModel> {
   }
   // tfjs creates the variables before it binds the weights; when binding fails it drops the model
   // without disposing them, so free whatever appeared during the attempt.
+  // The decoded weight tensors are tracked by an engine scope (variables share their data, so
+  // closing the scope frees only what a failed load abandoned).
   const variablesBefore = new Set(Object.keys(tf.engine().registeredVariables));
+  tf.engine().startScope();
   try {
     const model = await tf.loadLayersModel(
       tf.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs: specs, weightData }),
@@ -215,6 +218,8 @@ export async function loadModelDirectory(dir: string): Promise<LoadedModel> {
       if (!variablesBefore.has(name)) variable.dispose();
     }
     throw new FormatError(modelPath, undefined, `cannot load the model: ${(error as Error).message}`);
+  } finally {
+    tf.engine().endScope();
   }
 }
 

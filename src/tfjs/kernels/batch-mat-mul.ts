@@ -30,8 +30,9 @@ function transposedIf(calls: WasmKernelCalls, x: tf.TensorInfo, needed: boolean)
  * Whether to compute a·b as (bᵀ·aᵀ)ᵀ. Both orders give the same plain products; they differ in
  * what must be copied into place: transposing a [M, K] costs M·K, b [K, N] costs K·N, and the
  * swapped order also transposes its [N, M] result. For a Dense layer's dx = dy·wᵀ with a small
- * batch, (w·dyᵀ)ᵀ moves the batch-sized operands instead of the whole weight matrix (which
- * XNNPACK would also have to repack, as the right-hand operand, on every call).
+ * batch, (w·dyᵀ)ᵀ moves the batch-sized operands instead of the whole weight matrix, which as a
+ * fresh right-hand operand XNNPACK would also repack on every call (measured on
+ * 64×1024·1024×1024: 5.8 ms with the same right operand each time, 18 ms with a fresh copy).
  */
 function swapOrder(m: number, k: number, n: number, transposeA: boolean, transposeB: boolean): boolean {
   const direct = (transposeA ? m * k : 0) + (transposeB ? k * n : 0);

@@ -6,7 +6,9 @@
  * is itself a forward convolution (conv-geometry.ts: filterGradientExtension) once the batch
  * becomes the channel axis it sums over: input x as [Cin, H, W, N] (Cin images of N channels),
  * kernel dy as [oh, ow, N, Cout], dilation = the forward stride, output [Cin, kh, kw, Cout].
- * That runs on wasm's XNNPACK Conv2D, at forward-conv speed.
+ * That runs on wasm's XNNPACK Conv2D at about half the forward's rate on a 56×56×64 3×3 layer
+ * (22 against 40 GFLOP/s for a batch of 4, 15 against 38 for one): the batch is its GEMM's
+ * inner dimension per kernel tap, short for XNNPACK's microkernels.
  */
 import * as tf from '@tensorflow/tfjs';
 import { convAxes, filterGradientExtension } from './conv-geometry.js';

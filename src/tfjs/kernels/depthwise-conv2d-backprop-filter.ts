@@ -7,6 +7,10 @@
  * the batch joins the channel axis so that each (n, c) pair is its own depthwise channel (input
  * [1, H, W, N·C], kernel [oh, ow, N·C, m]); the sum over n comes after, on the small
  * [kh·kw, N, C·m] result.
+ *
+ * Correct but the slowest of these kernels: ≈ 1.2 GFLOP/s against 12 for the forward depthwise
+ * conv on 4×56×56×64 3×3, as XNNPACK's depthwise microkernels are built for small kernels, not
+ * one the size of the image.
  */
 import * as tf from '@tensorflow/tfjs';
 import { convAxes, filterGradientExtension } from './conv-geometry.js';

@@ -5,11 +5,13 @@
  * BatchNormalization uses batch statistics and Dropout drops (the same cells on both backends:
  * its mask comes from a seeded JavaScript generator).
  *
- * What the survey found on tfjs-backend-wasm 4.22 without graft's kernels: Conv2D,
- * Conv2DTranspose and grouped convs threw (no Conv2DBackpropFilter), DepthwiseConv2D threw (no
- * DepthwiseConv2dNativeBackpropInput/Filter), max pooling was wrong (MaxPoolGrad), everything
- * else (average pooling, BatchNorm, LRN, PReLU and the activations, dropout, softmax and both
- * cross-entropies, merges, padding, cropping, reshapes) already matched.
+ * What the survey found on tfjs-backend-wasm 4.22 without graft's kernels (this test run against
+ * tfjs's registrations alone): Conv2D, Conv2DTranspose and graft's grouped conv threw (no
+ * Conv2DBackpropFilter), DepthwiseConv2D threw (no DepthwiseConv2dNativeBackpropInput/Filter),
+ * max pooling (tfjs's and graft's) got wrong gradients (MaxPoolGrad); Dense matched, through the
+ * slow transposed BatchMatMul; everything else (average pooling, BatchNorm, LRN, PReLU and the
+ * activations, dropout, softmax and both cross-entropies, merges, padding, cropping, reshapes,
+ * Scale, WeightedSum) already matched.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -2,6 +2,7 @@
  * What Chainer's architectures share: its defaults where they differ from other frameworks, and
  * reading free sizes (widths, number of classes) from the file's tensors.
  */
+import { UsageError } from '../../../errors.js';
 import type { InputConvention } from '../../../formats/source.js';
 import type { TensorMap } from '../../../tensor/tensor.js';
 import type { Graph } from '../../graph.js';
@@ -42,6 +43,7 @@ export function dimOf(tensors: TensorMap, key: string, axis: number, fallback: n
 
 /** NCHW input: the given shape, else batch 1 with the file's channel count at the zoo's size. */
 export function inputShapeOf(given: number[] | undefined, channels: number, size: number): number[] {
+  if (given && given.length !== 4) throw new UsageError(`--input-shape ${given.join(',')}: Chainer's image models take N,C,H,W`);
   return given ?? [1, channels, size, size];
 }
 
