@@ -9,6 +9,7 @@ export type { SourceModel, FormatReader, InputConvention, SourceFormat } from '.
 export { READERS, pickReader } from './formats/registry.js';
 export { readCaffeModel, caffeReader } from './formats/caffe/reader.js';
 export { readPyTorchFile, pytorchReader } from './formats/pytorch/reader.js';
+export { readChainerNpz, chainerReader } from './formats/chainer/reader.js';
 export { readNpy, writeNpy } from './formats/npy/npy.js';
 export { recognizeArchitecture, architectures, type Architecture } from './graph/architectures/index.js';
 export { buildModel, type BuiltModel, type BuildOptions } from './tfjs/builder.js';

@@ -11,6 +11,11 @@ import { predictCommand } from './predict.js';
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
+  // `graft inspect x | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   let usageFailure: string | undefined;
   const parser = yargs(argv)
     .scriptName('graft')

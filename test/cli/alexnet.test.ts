@@ -186,19 +186,12 @@ test('graft.json: source sha256 and size, format caffe, the declared input shape
   }
 });
 
-test(
-  'graft.json: a Caffe net with 3 input channels records channelOrder BGR',
-  {
-    todo:
-      'src/formats/caffe/reader.ts sets input.channelOrder only from a data layer (inputConvention); a deploy net ' +
-      '(net-level input / Input layer) gets none, so graft predict feeds RGB (predict.ts inputSpecFor default) to a BGR Caffe model',
-  },
-  () => {
-    for (const variant of Object.keys(VARIANTS) as Variant[]) {
-      assert.equal(readJson<GraftJsonView>(variant, 'graft.json').input.channelOrder, 'BGR', variant);
-    }
-  },
-);
+test('graft.json: a Caffe net with 3 input channels and no data layer records channelOrder BGR', () => {
+  // Caffe reads images with OpenCV; without this, predict would feed RGB to a BGR net.
+  for (const variant of Object.keys(VARIANTS) as Variant[]) {
+    assert.equal(readJson<GraftJsonView>(variant, 'graft.json').input.channelOrder, 'BGR', variant);
+  }
+});
 
 test('--input-shape overrides the declared shape and is what graft.json records', async () => {
   const dir = path.join(work, 'alexnet-batch2');

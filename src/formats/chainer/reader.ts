@@ -44,48 +44,27 @@ export async function readChainerNpz(file: string, options: ChainerReadOptions =
 /** The same from any ZipSource (an archive in memory, in tests). */
 export async function readNpzFrom(source: ZipSource, file: string, options: ChainerReadOptions = {}): Promise<SourceModel> {
   const warnings: string[] = [];
-  const entries = readZipDirectory(source, file);
   const arrays = new Map<string, ZipEntry>();
-  const others: string[] = [];
-  for (const entry of entries) {
+  const notArrays: string[] = [];
+  for (const entry of readZipDirectory(source, file)) {
     if (entry.name.endsWith('/')) continue;
     if (entry.name.endsWith(NPY_SUFFIX)) arrays.set(entry.name.slice(0, -NPY_SUFFIX.length), entry);
-    else others.push(entry.name);
+    else notArrays.push(entry.name);
   }
-  if (others.length > 0) warnings.push(`entries that are not .npy arrays, ignored: ${others.join(', ')}`);
+  if (notArrays.length > 0) warnings.push(`entries that are not .npy arrays, ignored: ${notArrays.join(', ')}`);
 
-  const keys = [...arrays.keys()];
-  const layout = modelKeyLayout(keys, file);
-  const modelKeys = keys.filter((key) => key.startsWith(layout.prefix));
-  const outside = keys.filter((key) => !key.startsWith(layout.prefix));
-  if (layout.prefix) {
-    const others = `${outside.length} other array${outside.length === 1 ? '' : 's'}`;
-    const ignored =
-      outside.length === 0 ? '' : options.tensorsOnly ? `; ${others} listed under their full keys: ${summarizeIgnored(outside)}` : `; ignored ${others}: ${summarizeIgnored(outside)}`;
-    warnings.push(`${layout.description}: model arrays read from '${layout.prefix}' without that prefix${ignored}`);
-  }
+  const layout = modelKeyLayout([...arrays.keys()], file);
+  const { reads, outside } = planReads([...arrays.keys()], layout.prefix, options.tensorsOnly ?? false);
+  if (layout.prefix) warnings.push(prefixWarning(layout.description!, layout.prefix, outside, options.tensorsOnly ?? false));
 
-  // Which arrays to read, under which name.
-  const wanted: { key: string; name: string; entry: ZipEntry }[] = [];
-  const modelKeySet = new Set(modelKeys.map((key) => key.slice(layout.prefix.length)));
-  for (const key of modelKeys) {
-    const name = key.slice(layout.prefix.length);
-    if (!options.tensorsOnly && isBatchNormCounter(name, modelKeySet)) continue;
-    wanted.push({ key, name, entry: arrays.get(key)! });
-  }
-  if (options.tensorsOnly) {
-    for (const key of outside) wanted.push({ key, name: key, entry: arrays.get(key)! });
-  }
-
-  const total = wanted.reduce((sum, w) => sum + w.entry.compressedSize, 0);
+  const total = reads.reduce((sum, r) => sum + arrays.get(r.key)!.compressedSize, 0);
   let done = 0;
   const tensors: TensorMap = new Map();
   const skipped: string[] = [];
-  const verifyCrc = options.verifyCrc ?? true;
-  for (const { key, name, entry } of wanted) {
-    const where = `${file}:${entry.name}`;
-    const bytes = await readZipEntry(source, entry, file, { verifyCrc, streamAbove: options.streamAbove });
-    const tensor = decodeArray(bytes, where, key, options.tensorsOnly ? skipped : undefined);
+  for (const { key, name } of reads) {
+    const entry = arrays.get(key)!;
+    const bytes = await readZipEntry(source, entry, file, { verifyCrc: options.verifyCrc ?? true, streamAbove: options.streamAbove });
+    const tensor = decodeArray(bytes, `${file}:${entry.name}`, key, options.tensorsOnly ? skipped : undefined);
     // An outside key equal to a model link path (never seen in practice) must not replace it.
     if (tensor && !tensors.has(name)) tensors.set(name, tensor);
     done += entry.compressedSize;
@@ -93,6 +72,32 @@ export async function readNpzFrom(source: ZipSource, file: string, options: Chai
   }
   if (skipped.length > 0) warnings.push(`arrays graft cannot read, not listed: ${skipped.join(', ')}`);
   return { format: 'chainer', path: file, tensors, warnings };
+}
+
+/**
+ * Which arrays to read, under which names: the model's without the prefix, except BatchNorm
+ * counters (not weights); with `everything` (inspect), the counters and the arrays outside the
+ * model too, under their full keys.
+ */
+function planReads(keys: string[], prefix: string, everything: boolean): { reads: { key: string; name: string }[]; outside: string[] } {
+  const inModel = keys.filter((key) => key.startsWith(prefix));
+  const outside = keys.filter((key) => !key.startsWith(prefix));
+  const names = new Set(inModel.map((key) => key.slice(prefix.length)));
+  const reads = inModel
+    .map((key) => ({ key, name: key.slice(prefix.length) }))
+    .filter(({ name }) => everything || !isBatchNormCounter(name, names));
+  if (everything) reads.push(...outside.map((key) => ({ key, name: key })));
+  return { reads, outside };
+}
+
+function prefixWarning(description: string, prefix: string, outside: string[], listed: boolean): string {
+  let text = `${description}: model arrays read from '${prefix}' without that prefix`;
+  if (outside.length > 0) {
+    const count = `${outside.length} other array${outside.length === 1 ? '' : 's'}`;
+    text += listed ? `; ${count} listed under their full keys: ` : `; ignored ${count}: `;
+    text += summarizeIgnored(outside);
+  }
+  return text;
 }
 
 /**

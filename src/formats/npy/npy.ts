@@ -71,7 +71,8 @@ export function readNpy(bytes: Uint8Array, file: string): Tensor {
   let data: AnyTypedArray;
   const Array = DTYPES[dtype].array;
   if (raw.byteOffset % itemSize === 0) data = new Array(raw.buffer as ArrayBuffer, raw.byteOffset, count);
-  else data = new Array(raw.slice().buffer, 0, count);
+  // A copy into a fresh ArrayBuffer: Buffer#slice is a view of Node's shared pool, not a copy.
+  else data = new Array(new Uint8Array(raw).buffer, 0, count);
   if (fortranOrder && shape.length > 1) {
     if (dtype !== 'float32') throw new UnsupportedError(`${file}: fortran_order arrays of ${descr} are not supported`);
     // Fortran order is C order of the reversed shape; transposing back gives C order.

@@ -138,7 +138,7 @@ export function recognizeArchitecture(
     if (isExact(comparison)) return { architecture, built };
     if (!best || distance(comparison) < distance(best.comparison)) best = { architecture, comparison };
   }
-  const hint = `pass --arch NAME (${candidates.map((a) => a.name).join(', ') || 'none known'}) or --arch spec.json`;
+  const hint = `pass --arch NAME (${candidates.map((a) => a.name).join(', ') || 'none known'}) or --arch spec.json; a model built for another input size also needs --input-shape N,C,H,W`;
   if (!best) throw new UsageError(`${file}: no known ${format} architecture matches its ${tensors.size} tensors; ${hint}`);
   throw new UsageError(
     `${file}: no known ${format} architecture matches its ${tensors.size} tensors; closest is ${best.architecture.name} (${describe(best.comparison)}); ${hint}`,
