@@ -95,8 +95,8 @@ class ModelBuilder {
             // A layer that never got built has nothing to free.
           }
         }
-        if (error instanceof GraftError) throw error;
         const message = error instanceof Error ? error.message : String(error);
+        if (error instanceof GraftError && message.includes(node.name)) throw error;
         throw new GraftError(`layer ${node.name} (${node.op}): ${message}`);
       }
     }
@@ -181,6 +181,10 @@ class ModelBuilder {
   private addNode(node: GraphNode): void {
     const inputs = node.inputs.map((id) => this.value(id));
     const output = this.nodeOutput(node, inputs);
+    const shape = output.tensor.shape;
+    if (shape.some((d) => d !== null && d <= 0)) {
+      throw new GraftError(`layer ${node.name} (${node.op}): the input is too small, the output would be [${shape.map((d) => d ?? 'N').join(', ')}] (check --input-shape)`);
+    }
     if (node.outputs.length !== 1) throw new UnsupportedError(`layer ${node.name}: ${node.outputs.length} outputs`);
     this.setValue(node.outputs[0], output);
   }

@@ -314,7 +314,6 @@ describe('graft convert: bad input', { concurrency: 2 }, () => {
 
   test(
     '--input-shape too small for the net names the layer where it breaks',
-    { todo: 'src/tfjs/layers/pooling.ts pooledLength throws a GraftError without the layer name, and builder.ts rethrows GraftErrors unprefixed: "graft: pooling window 2 is larger than the padded input 0"' },
     async () => {
       const dir = caseDir();
       expectOneLineError(await graft(dir, 'convert', LENET, '--input-shape', '1,1,4,4', '-o', 'out'), [/pool1|conv1/]);

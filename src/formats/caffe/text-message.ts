@@ -5,7 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import protobuf from 'protobufjs';
-import { FormatError } from '../../errors.js';
+import { FormatError, UsageError } from '../../errors.js';
+import { describeFsError } from '../../util/files.js';
 import { parsePrototxt, where, type TextField, type TextMessage, type TextValue } from './prototxt.js';
 import { caffeSchema, type NetMsg } from './schema.js';
 
@@ -14,7 +15,7 @@ export async function readPrototxtNet(file: string): Promise<NetMsg> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new FormatError(file, undefined, `cannot read: ${(error as Error).message}`);
+    throw new UsageError(`${file}: ${describeFsError(error)}`);
   }
   return prototxtToNet(text, file);
 }

@@ -1,0 +1,139 @@
+/**
+ * One epoch of training and one pass of evaluation over in-memory examples. A hand-written loop
+ * rather than `model.fit`: per-layer optimizers (optimizers.ts), frozen-BatchNorm inference mode
+ * and cached features all need control that fit does not give.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { OutputActivation } from './classifier.js';
+import type { OptimizerGroup } from './optimizers.js';
+import { Random } from './random.js';
+
+export interface Examples {
+  /** Row-major, batch first. */
+  data: Float32Array;
+  /** Shape of one example. */
+  shape: number[];
+  labels: Int32Array;
+  count: number;
+}
+
+export interface Metrics {
+  loss: number;
+  accuracy: number;
+}
+
+/** Picks rows `indices` of `examples` into one tensor. */
+function gather(examples: Examples, indices: number[]): { x: tf.Tensor; y: tf.Tensor1D } {
+  const size = examples.shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(indices.length * size);
+  indices.forEach((row, i) => data.set(examples.data.subarray(row * size, (row + 1) * size), i * size));
+  return {
+    x: tf.tensor(data, [indices.length, ...examples.shape]),
+    y: tf.tensor1d(Int32Array.from(indices, (row) => examples.labels[row]), 'int32'),
+  };
+}
+
+/** Mean loss and the number of correct predictions, from logits. */
+function lossAndCorrect(logits: tf.Tensor, labels: tf.Tensor1D, activation: Exclude<OutputActivation, 'none'>, classes: number): { loss: tf.Scalar; correct: tf.Scalar } {
+  if (activation === 'sigmoid') {
+    const z = logits.reshape([-1]);
+    const y = labels.toFloat();
+    const loss = tf.losses.sigmoidCrossEntropy(y, z) as tf.Scalar;
+    const correct = z.greater(0).toFloat().equal(y).sum() as tf.Scalar;
+    return { loss, correct };
+  }
+  const oneHot = tf.oneHot(labels, classes);
+  const loss = tf.losses.softmaxCrossEntropy(oneHot, logits) as tf.Scalar;
+  const correct = logits.argMax(-1).equal(labels).sum() as tf.Scalar;
+  return { loss, correct };
+}
+
+export interface TrainEpochOptions {
+  model: tf.LayersModel;
+  activation: Exclude<OutputActivation, 'none'>;
+  classes: number;
+  groups: OptimizerGroup[];
+  examples: Examples;
+  batchSize: number;
+  /** Reshuffled every epoch (as Keras's fit does): both XOR files are sorted by label. */
+  random?: Random;
+  /** L2 penalty on kernels, as Chainer's WeightDecay hook (grad += rate · W). */
+  weightDecay?: number;
+  onBatch?: (metrics: Metrics) => void;
+  shouldStop?: () => boolean;
+}
+
+/** Trains one epoch; returns mean loss and accuracy over its examples, or undefined if stopped. */
+export async function trainEpoch(options: TrainEpochOptions): Promise<(Metrics & { iterations: number }) | undefined> {
+  const { model, examples, batchSize, groups } = options;
+  const order = options.random ? options.random.permutation(examples.count) : Array.from({ length: examples.count }, (_, i) => i);
+  const variables = groups.flatMap((g) => g.variables);
+  const decayed = variables.filter((v) => /kernel$/.test(v.name.replace(/_\d+$/, '')));
+  let lossSum = 0;
+  let correctSum = 0;
+  let seen = 0;
+  let iterations = 0;
+  for (let start = 0; start < examples.count; start += batchSize) {
+    if (options.shouldStop?.()) return undefined;
+    const batch = order.slice(start, start + batchSize);
+    const { x, y } = gather(examples, batch);
+    const [loss, correct] = tf.tidy(() => {
+      let correctCount: tf.Scalar | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const logits = model.apply(x, { training: true }) as tf.Tensor;
+        const result = lossAndCorrect(logits, y, options.activation, options.classes);
+        correctCount = tf.keep(result.correct);
+        if (!options.weightDecay) return result.loss;
+        const penalty = tf.addN(decayed.map((v) => v.square().sum())).mul(options.weightDecay / 2);
+        return result.loss.add(penalty) as tf.Scalar;
+      }, variables);
+      for (const group of groups) {
+        const subset: tf.NamedTensorMap = {};
+        for (const v of group.variables) subset[v.name] = grads[v.name];
+        group.optimizer.applyGradients(subset);
+      }
+      return [value, correctCount!];
+    });
+    const [lossValue] = (await loss.data()) as Float32Array;
+    const [correctValue] = (await correct.data()) as Float32Array;
+    tf.dispose([x, y, loss, correct]);
+    lossSum += lossValue * batch.length;
+    correctSum += correctValue;
+    seen += batch.length;
+    iterations++;
+    options.onBatch?.({ loss: lossSum / seen, accuracy: correctSum / seen });
+  }
+  return { loss: lossSum / seen, accuracy: correctSum / seen, iterations };
+}
+
+/** Loss, accuracy and the confusion matrix (rows: true class, columns: predicted) in inference mode. */
+export async function evaluate(
+  model: tf.LayersModel,
+  activation: Exclude<OutputActivation, 'none'>,
+  classes: number,
+  examples: Examples,
+  batchSize: number,
+): Promise<Metrics & { confusion: number[][] }> {
+  const matrixSize = activation === 'sigmoid' ? 2 : classes;
+  const confusion = Array.from({ length: matrixSize }, () => new Array<number>(matrixSize).fill(0));
+  let lossSum = 0;
+  let correctSum = 0;
+  for (let start = 0; start < examples.count; start += batchSize) {
+    const batch = Array.from({ length: Math.min(batchSize, examples.count - start) }, (_, i) => start + i);
+    const { x, y } = gather(examples, batch);
+    const [loss, correct, predicted] = tf.tidy(() => {
+      const logits = model.apply(x, { training: false }) as tf.Tensor;
+      const result = lossAndCorrect(logits, y, activation, classes);
+      const prediction = activation === 'sigmoid' ? logits.reshape([-1]).greater(0).toInt() : logits.argMax(-1);
+      return [result.loss, result.correct, prediction];
+    });
+    const [lossValue] = (await loss.data()) as Float32Array;
+    const [correctValue] = (await correct.data()) as Float32Array;
+    const predictions = (await predicted.data()) as Int32Array;
+    tf.dispose([x, y, loss, correct, predicted]);
+    lossSum += lossValue * batch.length;
+    correctSum += correctValue;
+    batch.forEach((row, i) => confusion[examples.labels[row]][predictions[i]]++);
+  }
+  return { loss: lossSum / examples.count, accuracy: correctSum / examples.count, confusion };
+}
