@@ -1,3 +1,4 @@
+import { UsageError } from '../../../src/errors.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FormatError } from '../../../src/errors.js';
@@ -113,8 +114,8 @@ test('the LeNet deploy and AlexNet prototxts parse', async () => {
   assert.equal((alexnet.layer[4].convolution_param as { group: number }).group, 2);
 });
 
-test('a missing prototxt is a FormatError naming it', async () => {
-  await assert.rejects(readPrototxtNet('/nonexistent/net.prototxt'), /\/nonexistent\/net\.prototxt: cannot read/);
+test('a missing prototxt is a usage error naming it', async () => {
+  await assert.rejects(readPrototxtNet('/nonexistent/net.prototxt'), (e: unknown) => e instanceof UsageError && /^\/nonexistent\/net\.prototxt: no such file/.test((e as Error).message));
 });
 
 test('hostile nesting depth is a FormatError, not a stack overflow', () => {
