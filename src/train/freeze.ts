@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../errors.js';
 
-function globToRegExp(glob: string): RegExp {
+/** Layer-name globs: `*` any run, `?` one character. */
+export function globToRegExp(glob: string): RegExp {
   const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`);
 }

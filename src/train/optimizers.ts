@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../errors.js';
+import { globToRegExp } from './freeze.js';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 
@@ -32,10 +33,6 @@ export function parseLrMult(specs: string[] = []): { pattern: string; factor: nu
     if (at <= 0 || !Number.isFinite(factor) || factor < 0) throw new UsageError(`--lr-mult ${spec}: expected PATTERN=FACTOR, e.g. head=10`);
     return { pattern: spec.slice(0, at), factor };
   });
-}
-
-function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
 }
 
 function makeOptimizer(options: OptimizerOptions, rate: number): tf.Optimizer {

@@ -10,8 +10,6 @@ import { trainKey, validationKey, type CurveKey, type EpochRecord } from './type
 export interface CurvesOptions {
   /** The plot title; default "loss" / "accuracy" (Chainer's PlotReport leaves it out; it helps in a folder of PNGs). */
   title?: string;
-  /** False drops the axis titles; the tests use it to show that text really renders. */
-  axisTitles?: boolean;
 }
 
 export const CURVES_WIDTH = 640;
@@ -42,7 +40,6 @@ export function curvesSpec(records: readonly EpochRecord[], key: CurveKey, optio
     }
   }
   const present = seriesKeys.filter((series) => points.some((p) => p.series === series));
-  const axisTitles = options.axisTitles ?? true;
 
   return {
     ...baseSpec(CURVES_WIDTH, CURVES_HEIGHT),
@@ -55,8 +52,8 @@ export function curvesSpec(records: readonly EpochRecord[], key: CurveKey, optio
       { name: 'color', type: 'ordinal', domain: seriesKeys, range: ['#1f77b4', '#ff7f0e'] },
     ],
     axes: [
-      { orient: 'bottom', scale: 'x', title: axisTitles ? 'epoch' : undefined, grid: true, tickMinStep: 1, format: 'd' },
-      { orient: 'left', scale: 'y', title: axisTitles ? key : undefined, grid: true },
+      { orient: 'bottom', scale: 'x', title: 'epoch', grid: true, tickMinStep: 1, format: 'd' },
+      { orient: 'left', scale: 'y', title: key, grid: true },
     ],
     legends:
       present.length > 0

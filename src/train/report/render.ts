@@ -26,7 +26,12 @@ export const PNG_SCALE = 2;
 
 type VegaModule = typeof import('vega');
 let vegaModule: Promise<VegaModule> | undefined;
-const loadVega = () => (vegaModule ??= import('vega'));
+const loadVega = () =>
+  (vegaModule ??= Promise.all([import('vega'), import('./text-metrics.js')]).then(([vega, metrics]) => {
+    // vega's typings leave out textMetrics, the hook for a host's own text measurement.
+    metrics.installTextMetrics((vega as unknown as { textMetrics: Parameters<typeof metrics.installTextMetrics>[0] }).textMetrics);
+    return vega;
+  }));
 
 /** Renders a Vega spec to SVG text (no canvas involved). */
 export async function vegaToSvg(spec: Spec): Promise<string> {
