@@ -8,6 +8,10 @@ import { GraftError } from '../errors.js';
 import { convertCommand } from './convert.js';
 import { inspectCommand } from './inspect.js';
 import { predictCommand } from './predict.js';
+import { finetuneCommand } from './finetune.js';
+import { trainCommand } from './train.js';
+import { evaluateCommand } from './evaluate.js';
+import { plotBoundaryCommand } from './plot-boundary.js';
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
@@ -23,14 +27,18 @@ export async function main(argv: string[]): Promise<number> {
     .command(convertCommand)
     .command(inspectCommand)
     .command(predictCommand)
+    .command(finetuneCommand)
+    .command(trainCommand)
+    .command(evaluateCommand)
+    .command(plotBoundaryCommand)
     .option('debug', { type: 'boolean', describe: 'Show stack traces for errors' })
-    .demandCommand(1, 'Name a command: convert, inspect or predict (graft --help lists them).')
+    .demandCommand(1, 'Name a command: convert, inspect, predict, finetune, train or evaluate (graft --help lists them).')
     .strict()
     .recommendCommands()
     .help()
     .alias('h', 'help')
     .version()
-    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .wrap(process.stdout.isTTY ? Math.min(120, process.stdout.columns) : null)
     .fail((message, error) => {
       if (error) throw error;
       usageFailure = message;

@@ -16,7 +16,7 @@ interface PredictArgs {
   std?: string;
   'channel-order'?: 'RGB' | 'BGR' | 'GRAY';
   'input-size'?: string;
-  backend?: 'auto' | 'wasm' | 'cpu';
+  backend?: 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
   json?: boolean;
 }
 
@@ -38,7 +38,7 @@ export const predictCommand: CommandModule<object, PredictArgs> = {
       .option('std', { type: 'string', describe: 'Per-channel divisor applied last' })
       .option('channel-order', { choices: ['RGB', 'BGR', 'GRAY'] as const, describe: 'Channel order the model expects' })
       .option('input-size', { type: 'string', describe: 'Resize images to H,W (default: the model input)' })
-      .option('backend', { choices: ['auto', 'wasm', 'cpu'] as const, default: 'auto' as const, describe: 'Compute backend' })
+      .option('backend', { choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const, default: 'auto' as const, describe: 'Compute backend' })
       .option('json', { type: 'boolean', describe: 'Print JSON' })
       .example('$0 predict lenet/ digit.png --scale 0.00390625', 'top-5 classes of an image')
       .example('$0 predict alexnet/ --input x.npy --layer pool5 --save pool5.npy', 'one layer on a raw NCHW array'),

@@ -34,5 +34,13 @@ export interface GraftJson {
   /** How the shards store weights ('float16': tfjs float16 quantization, widened on load). */
   weightsDtype?: 'float32' | 'float16';
   classNames?: string[];
+  /** Set by graft finetune/train: what the weights were trained on and how. */
+  training?: {
+    from?: string;
+    data?: string;
+    epoch?: number;
+    metrics?: Record<string, number | undefined>;
+    [key: string]: unknown;
+  };
   warnings: string[];
 }

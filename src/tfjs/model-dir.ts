@@ -239,3 +239,16 @@ function concat(buffers: Buffer[]): ArrayBuffer {
   }
   return out.buffer;
 }
+
+/**
+ * Saves a live model (a checkpoint, a fine-tuned model) as a model directory: its variables' current
+ * values are read once and streamed like a conversion's weights.
+ */
+export async function saveModelDirectory(target: string, model: tf.LayersModel, graft: GraftJson, options: WriteOptions = {}): Promise<void> {
+  const weights: BoundWeight[] = [];
+  for (const variable of model.weights) {
+    const values = (await variable.read().data()) as Float32Array;
+    weights.push({ name: variable.originalName, shape: variable.shape as number[], sources: [], make: () => values });
+  }
+  await writeModelDirectory(target, model, weights, graft, { ...options, force: true });
+}

@@ -11,7 +11,7 @@ import type { ProgressCallback } from '../../util/files.js';
 import { isNpy, readNpy } from '../npy/npy.js';
 import type { FormatReader, SourceModel } from '../source.js';
 import { isBatchNormCounter, modelKeyLayout, summarizeIgnored } from './keys.js';
-import { FileSource, firstEntryName, hasZipMagic, readZipDirectory, readZipEntry, type ZipEntry, type ZipSource } from './zip.js';
+import { FileSource, firstEntryName, hasZipMagic, readZipDirectory, readZipEntry, type ZipEntry, type ZipSource } from '../zip/index.js';
 
 export interface ChainerReadOptions {
   /**

@@ -13,7 +13,7 @@ import { isLegacy, isTar, openLegacyFormat, tarFormatError } from './legacy.js';
 import { findWeights } from './state-dict.js';
 import { CopyBudget, materializeTensor } from './torch-tensors.js';
 import { openZipFormat } from './zip-format.js';
-import { isZip } from './zip.js';
+import { hasZipMagic as isZip } from '../zip/index.js';
 
 export interface PyTorchReadOptions {
   /** Only the tensors (for `graft inspect`); the same as a full read, since a .pth has no graph. */

@@ -9,10 +9,10 @@ import { asText, storageCount, storageIdFields, storageTypeOf, type TorchContain
 import { unpickle, type PickleSource } from './pickle.js';
 import { StorageRef } from './torch-tensors.js';
 import { torchGlobals } from './torch-globals.js';
-import { ZipArchive } from './zip.js';
+import { bufferSource, readZipDirectory, readZipEntrySync, type ZipEntry } from '../zip/index.js';
 
 export function openZipFormat(bytes: Uint8Array, file: string): TorchContainer {
-  const archive = new ZipArchive(bytes, file);
+  const archive = openArchive(bytes, file);
   const names = [...archive.entries.keys()];
   const pickles = names.filter((name) => /^[^/]+\/data\.pkl$/.test(name));
   // TorchScript (torch.jit.save) archives hold code/ and constants.pkl beside data.pkl; the
@@ -76,7 +76,26 @@ export function openZipFormat(bytes: Uint8Array, file: string): TorchContainer {
   };
 }
 
-function readByteOrder(archive: ZipArchive, prefix: string, file: string): boolean {
+/** The archive's entries by name; reads of stored entries are views of `bytes`. */
+interface Archive {
+  entries: Map<string, ZipEntry>;
+  read(name: string): Uint8Array;
+}
+
+function openArchive(bytes: Uint8Array, file: string): Archive {
+  const source = bufferSource(bytes);
+  const entries = new Map(readZipDirectory(source, file).map((entry) => [entry.name, entry]));
+  return {
+    entries,
+    read(name) {
+      const entry = entries.get(name);
+      if (!entry) throw new FormatError(file, name, 'no such entry in the zip archive');
+      return readZipEntrySync(source, entry, file);
+    },
+  };
+}
+
+function readByteOrder(archive: Archive, prefix: string, file: string): boolean {
   const name = `${prefix}byteorder`;
   if (!archive.entries.has(name)) return true;
   const order = new TextDecoder('latin1').decode(archive.read(name)).trim();

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { FormatError, GraftError, UnsupportedError, UsageError } from '../../../src/errors.js';
 import { chainerReader, readChainerNpz, readNpzFrom } from '../../../src/formats/chainer/reader.js';
-import { bufferSource } from '../../../src/formats/chainer/zip.js';
+import { bufferSource } from '../../../src/formats/zip/index.js';
 import { pickReader } from '../../../src/formats/registry.js';
 import { toFloat32 } from '../../../src/tensor/tensor.js';
 import { SHARED_FIXTURES } from '../../helpers.js';

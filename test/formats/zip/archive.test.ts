@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { FormatError, UnsupportedError } from '../../../src/errors.js';
-import { FileSource, bufferSource, firstEntryName, readZipDirectory, readZipEntry } from '../../../src/formats/chainer/zip.js';
-import { zipArchive } from './npz-writer.js';
+import { FileSource, bufferSource, firstEntryName, readZipDirectory, readZipEntry } from '../../../src/formats/zip/index.js';
+import { zipArchive } from '../chainer/npz-writer.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'graft-zip-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));

@@ -1,0 +1,230 @@
+/**
+ * `graft finetune` and `graft train`: the seeds' recipes as one call. Load a converted model (or
+ * build a spec from scratch), adapt its head to the data's classes, freeze, split, train with
+ * reports and checkpoints.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { UsageError } from '../errors.js';
+import { buildExactly } from '../graph/architectures/index.js';
+import { readArchitectureSpec } from '../graph/spec.js';
+import type { InputSpec } from '../input/preprocess.js';
+import { useBackend, type BackendName } from '../tfjs/backend.js';
+import { buildModel } from '../tfjs/builder.js';
+import { GRAFT_VERSION, type GraftJson } from '../tfjs/graft-json.js';
+import { loadModelDirectory } from '../tfjs/model-dir.js';
+import { inputSpecFor, type PreprocessOverrides } from '../tfjs/predict.js';
+import { sha256OfFile } from '../util/hash-worker.js';
+import { asClassifier, type Classifier } from './classifier.js';
+import { loadDataset, subset, type Dataset } from './data/dataset.js';
+import { stratifiedSplit } from './data/split.js';
+import { applyFreezing, type FreezeOptions } from './freeze.js';
+import { initialTensors } from './init.js';
+import type { OptimizerName } from './optimizers.js';
+import { parseLrMult } from './optimizers.js';
+import { plotBoundaryOfModel } from './boundary.js';
+import { readState, runTraining, type RunResult } from './run.js';
+import { cutAt, gapHead, reinitialize, replaceHead } from './surgery.js';
+
+export interface TrainOptions extends PreprocessOverrides, FreezeOptions {
+  /** A model directory to fine-tune (graft finetune)... */
+  from?: string;
+  /** ...or a spec.json to train from scratch (graft train). */
+  arch?: string;
+  inputShape?: number[];
+  data: string;
+  /** Held-out data instead of a split of --data. */
+  validationData?: string;
+  out: string;
+  numClasses?: number;
+  cutAt?: string;
+  head?: 'gap';
+  reinit?: string[];
+  optimizer?: OptimizerName;
+  lr?: number;
+  momentum?: number;
+  lrMult?: string[];
+  weightDecay?: number;
+  batchSize?: number;
+  epochs?: number;
+  valSplit?: number;
+  seed?: number;
+  limitPerClass?: number;
+  labelColumn?: string;
+  cache?: boolean;
+  shuffle?: boolean;
+  backend?: BackendName;
+  /** Continue the run in `out` (its last/ checkpoint, log and optimizer state). */
+  resume?: boolean;
+  shouldStop?: () => boolean;
+  log?: (line: string) => void;
+  progress?: boolean;
+}
+
+export interface TrainSummary extends RunResult {
+  backend: string;
+  out: string;
+  classNames: string[];
+  trainCount: number;
+  validationCount: number;
+  skipped: Dataset['skipped'];
+  frozen: string[];
+  trainableParams: number;
+}
+
+async function loadStartingModel(options: TrainOptions, log: (line: string) => void): Promise<{ model: tf.LayersModel; graft: GraftJson }> {
+  if (options.resume) {
+    const loaded = await loadModelDirectory(path.join(options.out, 'last'));
+    if (!loaded.graft) throw new UsageError(`${options.out}: last/ has no graft.json to resume from`);
+    return { model: loaded.model, graft: loaded.graft };
+  }
+  if (options.from) {
+    const loaded = await loadModelDirectory(options.from);
+    const graft: GraftJson = loaded.graft ?? {
+      graft: GRAFT_VERSION,
+      format: 'graft',
+      source: { path: path.resolve(options.from), sha256: '', bytes: 0 },
+      input: { name: 'input', shape: [1, ...(loaded.model.inputs[0].shape.slice(1) as number[])], sourceLayout: 'NC', modelLayout: 'NC' },
+      outputs: [],
+      layers: {},
+      weights: {},
+      warnings: [],
+    };
+    return { model: loaded.model, graft };
+  }
+  if (!options.arch) throw new UsageError('give --from MODEL_DIR (fine-tune) or --arch spec.json (train from scratch)');
+  const architecture = await readArchitectureSpec(options.arch, 'pytorch');
+  const inputShape = options.inputShape ?? architecture.inputShape;
+  // The spec fixes every size; fresh values (Keras's glorot-uniform / zeros) stand in for a file.
+  const first = architecture.build(new Map(), { inputShape });
+  const tensors = initialTensors(first.expected, options.seed ?? 0);
+  const built = buildModel(buildExactly(options.arch, architecture, tensors, inputShape).graph, tensors);
+  log(`built ${architecture.name} from ${options.arch} with fresh weights (seed ${options.seed ?? 0})`);
+  const spatial = inputShape.length === 4;
+  const graft: GraftJson = {
+    graft: GRAFT_VERSION,
+    format: 'graft',
+    source: { path: path.resolve(options.arch), sha256: await sha256OfFile(options.arch), bytes: (await fs.stat(options.arch)).size },
+    input: { name: 'input', shape: inputShape, sourceLayout: spatial ? 'NCHW' : 'NC', modelLayout: spatial ? 'NHWC' : 'NC', ...architecture.input },
+    outputs: [],
+    layers: {},
+    weights: {},
+    warnings: [],
+  };
+  return { model: built.model, graft };
+}
+
+/** The classifier to train: the model's own head when it fits the data, else a new one. */
+function adaptHead(model: tf.LayersModel, classes: number, options: TrainOptions, log: (line: string) => void): Classifier {
+  if (options.cutAt !== undefined) {
+    log(`cutting at ${options.cutAt} and adding a new ${classes}-class Dense head`);
+    return cutAt(model, options.cutAt, classes);
+  }
+  if (options.head === 'gap') {
+    log(`replacing the top with GlobalAveragePooling2D + a new ${classes}-class Dense head`);
+    return gapHead(model, classes);
+  }
+  const classifier = asClassifier(model);
+  const fits = classifier.classes === classes || (classifier.activation === 'sigmoid' && classifier.classes === 1 && classes === 2);
+  if (options.numClasses !== undefined || !fits) {
+    const units = classes === 2 && classifier.activation === 'sigmoid' && classifier.classes === 1 ? 1 : classes;
+    log(`replacing the last Dense layer (${classifier.classes} outputs) with a new one of ${units}`);
+    return replaceHead(classifier, units);
+  }
+  return classifier;
+}
+
+export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
+  const log = options.log ?? (() => undefined);
+  const backend = await useBackend(options.backend);
+  log(`backend: ${backend}`);
+  const resumed = options.resume ? await readState(options.out) : undefined;
+  const { model, graft } = await loadStartingModel(options, log);
+  const seed = resumed?.seed ?? options.seed ?? 0;
+
+  const spatial = model.inputs[0].shape.length === 4;
+  const imageSpec: InputSpec | undefined = spatial ? inputSpecFor(model, graft, options) : undefined;
+  const knownClasses = options.resume ? graft.classNames : undefined;
+  const dataset = await loadDataset(options.data, { imageSpec, limitPerClass: options.limitPerClass, seed, labelColumn: options.labelColumn, classNames: knownClasses });
+  if (dataset.skipped.length > 0) {
+    log(`skipped ${dataset.skipped.length} unreadable file(s): ${dataset.skipped.slice(0, 5).map((s) => `${s.path} (${s.reason})`).join('; ')}${dataset.skipped.length > 5 ? '; …' : ''}`);
+  }
+  const classes = options.numClasses ?? dataset.classNames.length;
+  if (options.numClasses !== undefined && options.numClasses < dataset.classNames.length) {
+    throw new UsageError(`--num-classes ${options.numClasses}: the data has ${dataset.classNames.length} classes`);
+  }
+
+  let train = dataset.examples;
+  let validation: typeof train | undefined;
+  if (options.validationData) {
+    validation = (await loadDataset(options.validationData, { imageSpec, labelColumn: options.labelColumn, classNames: dataset.classNames })).examples;
+  } else if ((options.valSplit ?? 0.3) > 0) {
+    const split = stratifiedSplit(train.labels, options.valSplit ?? 0.3, seed);
+    validation = subset(train, split.validation);
+    train = subset(train, split.train);
+  }
+  const perClass = (labels: Int32Array) => dataset.classNames.map((name, c) => `${name} ${labels.filter((l) => l === c).length}`).join(', ');
+  log(`data: ${train.count} training (${perClass(train.labels)})${validation ? `, ${validation.count} validation (${perClass(validation.labels)})` : ''}`);
+
+  const classifier = options.resume ? asClassifier(model) : adaptHead(model, classes, options, log);
+  if (options.reinit?.length) log(`re-initialised: ${reinitialize(classifier.logits, options.reinit).join(', ')}`);
+  const frozen = applyFreezing(classifier.logits, options);
+  const trainableParams = classifier.logits.trainableWeights.reduce((sum, w) => sum + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
+  log(`frozen: ${frozen.length ? frozen.join(', ') : 'nothing'}; trainable parameters: ${trainableParams.toLocaleString('en-US')}`);
+
+  const optimizer = resumed?.optimizer ?? {
+    name: options.optimizer ?? 'adam',
+    learningRate: options.lr ?? (options.optimizer === undefined || options.optimizer === 'adam' ? 1e-4 : 0.01),
+    momentum: options.momentum,
+    lrMult: parseLrMult(options.lrMult),
+  };
+  const checkpointGraft: GraftJson = {
+    ...graft,
+    classNames: dataset.classNames,
+    ...(imageSpec ? { input: { ...graft.input, channelOrder: imageSpec.channelOrder, scale: imageSpec.scale, mean: imageSpec.mean, std: imageSpec.std } } : {}),
+    training: {
+      ...(graft.training ?? {}),
+      from: options.from ? path.resolve(options.from) : options.arch ? path.resolve(options.arch) : graft.training?.from,
+      data: path.resolve(options.data),
+      optimizer,
+      batchSize: options.batchSize ?? 32,
+      seed,
+    },
+  };
+  const result = await runTraining(classifier, train, validation, {
+    out: options.out,
+    epochs: options.epochs ?? 10,
+    batchSize: options.batchSize ?? 32,
+    optimizer,
+    weightDecay: options.weightDecay,
+    seed,
+    shuffle: options.shuffle,
+    cache: options.cache,
+    startEpoch: resumed?.epoch,
+    startIteration: resumed?.iteration,
+    startElapsed: resumed?.elapsed,
+    bestAccuracy: resumed?.bestAccuracy,
+    optimizerState: resumed?.optimizerState,
+    graft: checkpointGraft,
+    shouldStop: options.shouldStop,
+    log,
+    progress: options.progress,
+  });
+  if (dataset.kind === 'table' && train.shape.length === 1 && train.shape[0] === 2) {
+    const file = path.join(options.out, 'boundary.png');
+    await plotBoundaryOfModel(classifier, dataset, file);
+    log(`decision boundary: ${file}`);
+  }
+  return {
+    ...result,
+    backend,
+    out: options.out,
+    classNames: dataset.classNames,
+    trainCount: train.count,
+    validationCount: validation?.count ?? 0,
+    skipped: dataset.skipped,
+    frozen,
+    trainableParams,
+  };
+}

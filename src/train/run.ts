@@ -1,0 +1,226 @@
+/**
+ * A training run: epochs of trainEpoch + evaluate over a train/validation split, with Chainer-style
+ * reports, best/last checkpoints and resumable state in the run directory.
+ *
+ *   DIR/log.json  DIR/loss.png  DIR/accuracy.png  DIR/best/  DIR/last/  DIR/state.json
+ */
+import * as tf from '@tensorflow/tfjs';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { GraftError } from '../errors.js';
+import type { GraftJson } from '../tfjs/graft-json.js';
+import { saveModelDirectory } from '../tfjs/model-dir.js';
+import { planFeatureCache, computeFeatures, type CachePlan } from './cache.js';
+import { type Classifier, withActivation } from './classifier.js';
+import { evaluate, trainEpoch, type Examples } from './loop.js';
+import { disposeGroups, optimizerGroups, type OptimizerOptions, type OptimizerGroup } from './optimizers.js';
+import { Random } from './random.js';
+import { LogReport, epochProgress, plotCurves, printReportHeader, printReportRow, type EpochRecord } from './report/index.js';
+
+export interface RunOptions {
+  out: string;
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerOptions;
+  weightDecay?: number;
+  seed: number;
+  /** Reshuffle training data every epoch (default true, as Keras's fit). */
+  shuffle?: boolean;
+  /** Cache the frozen, deterministic prefix's features (default true). */
+  cache?: boolean;
+  /** Epochs already done (resume). */
+  startEpoch?: number;
+  startIteration?: number;
+  startElapsed?: number;
+  bestAccuracy?: number;
+  /** graft.json of the saved checkpoints (class names, input spec, provenance). */
+  graft: GraftJson;
+  /** Optimizer state from a previous run, by group factor. */
+  optimizerState?: Map<number, NamedTensor[]>;
+  shouldStop?: () => boolean;
+  log: (line: string) => void;
+  progress?: boolean;
+}
+
+export interface RunResult {
+  records: EpochRecord[];
+  stopped: boolean;
+  best?: { epoch: number; accuracy: number };
+  cachedAt?: string;
+}
+
+type NamedTensor = { name: string; tensor: tf.Tensor };
+
+interface State {
+  epoch: number;
+  iteration: number;
+  elapsed: number;
+  bestAccuracy: number | null;
+  bestEpoch: number | null;
+  seed: number;
+  optimizer: OptimizerOptions;
+  groups: { factor: number; weights: { name: string; shape: number[] }[] }[];
+}
+
+export async function runTraining(classifier: Classifier, train: Examples, validation: Examples | undefined, options: RunOptions): Promise<RunResult> {
+  await fs.mkdir(options.out, { recursive: true });
+  const report = options.startEpoch ? await LogReport.resume(options.out) : new LogReport(options.out);
+  let model = classifier.logits;
+  let trainData = train;
+  let validationData = validation;
+  let plan: CachePlan | undefined;
+  if (options.cache !== false) plan = planFeatureCache(classifier.logits);
+  if (plan) {
+    options.log(`caching the output of ${plan.cutLayer}: the layers up to it are frozen and deterministic`);
+    const features = await computeFeatures(plan.prefix, train.data, train.shape, train.count, options.batchSize);
+    trainData = { ...train, data: features.data, shape: features.shape };
+    if (validation) {
+      const v = await computeFeatures(plan.prefix, validation.data, validation.shape, validation.count, options.batchSize);
+      validationData = { ...validation, data: v.data, shape: v.shape };
+    }
+    model = plan.suffix;
+  }
+  const groups = optimizerGroups(classifier.logits, options.optimizer);
+  if (groups.length === 0) throw new GraftError('nothing to train: every layer is frozen');
+  await restoreOptimizerState(groups, options.optimizerState);
+  const saved = withActivation(classifier);
+  let iteration = options.startIteration ?? 0;
+  const elapsedBefore = options.startElapsed ?? 0;
+  const started = Date.now();
+  let best = options.bestAccuracy !== undefined ? { epoch: 0, accuracy: options.bestAccuracy } : undefined;
+  let stopped = false;
+  if (!options.startEpoch) options.log(printReportHeader());
+  try {
+    for (let epoch = (options.startEpoch ?? 0) + 1; epoch <= options.epochs; epoch++) {
+      const bar = epochProgress(epoch, Math.ceil(trainData.count / options.batchSize), options.progress ?? process.stderr.isTTY === true);
+      let result;
+      try {
+        result = await trainEpoch({
+          model,
+          activation: classifier.activation,
+          classes: classifier.classes,
+          groups,
+          examples: trainData,
+          batchSize: options.batchSize,
+          // One generator per epoch, seeded by (seed, epoch): a resumed run shuffles exactly as an
+          // uninterrupted one would.
+          random: options.shuffle === false ? undefined : new Random(options.seed * 100003 + epoch),
+          weightDecay: options.weightDecay,
+          shouldStop: options.shouldStop,
+          onBatch: (m) => bar.tick(m.loss, m.accuracy),
+        });
+      } finally {
+        bar.stop();
+      }
+      if (!result) {
+        stopped = true;
+        options.log(`stopped during epoch ${epoch}; ${epoch > 1 ? `epoch ${epoch - 1} is saved in ${path.join(options.out, 'last')}` : 'no epoch was completed'}`);
+        break;
+      }
+      iteration += result.iterations;
+      const record: EpochRecord = { epoch, iteration, 'main/loss': result.loss, 'main/accuracy': result.accuracy, elapsed_time: 0 };
+      let score = result.accuracy;
+      if (validationData && validationData.count > 0) {
+        const v = await evaluate(model, classifier.activation, classifier.classes, validationData, options.batchSize);
+        record['validation/main/loss'] = v.loss;
+        record['validation/main/accuracy'] = v.accuracy;
+        score = v.accuracy;
+      }
+      record.elapsed_time = elapsedBefore + (Date.now() - started) / 1000;
+      await report.append(record);
+      options.log(printReportRow(record));
+      // ModelCheckpoint(save_best_only): the best by validation accuracy, else by training accuracy.
+      if (!best || score > best.accuracy) {
+        best = { epoch, accuracy: score };
+        await saveModelDirectory(path.join(options.out, 'best'), saved, withTraining(options.graft, epoch, record));
+      }
+      await saveModelDirectory(path.join(options.out, 'last'), saved, withTraining(options.graft, epoch, record));
+      await writeState(options, groups, { epoch, iteration, elapsed: record.elapsed_time, bestAccuracy: best.accuracy, bestEpoch: best.epoch });
+      await plotCurves(report.records, 'loss', path.join(options.out, 'loss.png'));
+      await plotCurves(report.records, 'accuracy', path.join(options.out, 'accuracy.png'));
+      if (options.shouldStop?.()) {
+        stopped = true;
+        options.log(`stopped after epoch ${epoch}; it is saved in ${path.join(options.out, 'last')}`);
+        break;
+      }
+    }
+  } finally {
+    disposeGroups(groups);
+  }
+  return { records: report.records, stopped, best, cachedAt: plan?.cutLayer };
+}
+
+function withTraining(graft: GraftJson, epoch: number, record: EpochRecord): GraftJson {
+  return { ...graft, training: { ...(graft.training ?? {}), epoch, metrics: record } } as GraftJson;
+}
+
+async function writeState(options: RunOptions, groups: OptimizerGroup[], progress: Omit<State, 'seed' | 'optimizer' | 'groups'>): Promise<void> {
+  const dir = path.join(options.out, 'last');
+  const state: State = { ...progress, seed: options.seed, optimizer: options.optimizer, groups: [] };
+  const buffers: Uint8Array[] = [];
+  for (const group of groups) {
+    const weights = await group.optimizer.getWeights();
+    const entry = { factor: group.factor, weights: [] as { name: string; shape: number[] }[] };
+    for (const w of weights) {
+      const values = (await w.tensor.data()) as Float32Array;
+      buffers.push(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+      entry.weights.push({ name: w.name, shape: w.tensor.shape });
+    }
+    tf.dispose(weights.map((w) => w.tensor));
+    state.groups.push(entry);
+  }
+  await fs.writeFile(path.join(dir, 'optimizer.bin'), Buffer.concat(buffers));
+  await fs.writeFile(path.join(options.out, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+export interface SavedState {
+  epoch: number;
+  iteration: number;
+  elapsed: number;
+  bestAccuracy?: number;
+  optimizer: OptimizerOptions;
+  seed: number;
+  optimizerState: Map<number, NamedTensor[]>;
+}
+
+/** Reads DIR/state.json and DIR/last/optimizer.bin written by a previous run. */
+export async function readState(dir: string): Promise<SavedState> {
+  let state: State;
+  try {
+    state = JSON.parse(await fs.readFile(path.join(dir, 'state.json'), 'utf8')) as State;
+  } catch (error) {
+    throw new GraftError(`${dir}: not a graft run directory to resume (state.json: ${(error as Error).message})`);
+  }
+  const bytes = await fs.readFile(path.join(dir, 'last', 'optimizer.bin'));
+  const optimizerState = new Map<number, NamedTensor[]>();
+  let offset = 0;
+  for (const group of state.groups) {
+    const tensors: NamedTensor[] = [];
+    for (const w of group.weights) {
+      const count = w.shape.reduce((a, b) => a * b, 1);
+      const values = new Float32Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + count * 4));
+      offset += count * 4;
+      tensors.push({ name: w.name, tensor: tf.tensor(values, w.shape) });
+    }
+    optimizerState.set(group.factor, tensors);
+  }
+  return {
+    epoch: state.epoch,
+    iteration: state.iteration,
+    elapsed: state.elapsed,
+    bestAccuracy: state.bestAccuracy ?? undefined,
+    optimizer: state.optimizer,
+    seed: state.seed,
+    optimizerState,
+  };
+}
+
+async function restoreOptimizerState(groups: OptimizerGroup[], state: Map<number, NamedTensor[]> | undefined): Promise<void> {
+  if (!state) return;
+  for (const group of groups) {
+    const saved = state.get(group.factor);
+    // tfjs optimizers bind slot variables by position in the gradient map, which follows
+    // group.variables: the same order as when the state was written.
+    if (saved) await group.optimizer.setWeights(saved);
+  }
+}
