@@ -3,6 +3,10 @@ import type { CommandModule } from 'yargs';
 interface InspectArgs {
   path: string;
   json?: boolean;
+  trainable?: boolean;
+  freeze?: string[];
+  'freeze-to'?: string;
+  'unfreeze-from'?: string;
 }
 
 export const inspectCommand: CommandModule<object, InspectArgs> = {
@@ -12,11 +16,19 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
     y
       .positional('path', { type: 'string', demandOption: true, describe: 'A weights file or a model directory' })
       .option('json', { type: 'boolean', describe: 'Print JSON' })
+      .option('trainable', { type: 'boolean', describe: 'Show what the freezing flags below would leave trainable (as graft finetune would)' })
+      .option('freeze', { type: 'string', array: true, describe: 'With --trainable: layers to freeze (names, globs, indices)' })
+      .option('freeze-to', { type: 'string', describe: 'With --trainable: freeze up to and including this layer' })
+      .option('unfreeze-from', { type: 'string', describe: 'With --trainable: freeze everything before this layer' })
+      .example('$0 inspect resnet50/ --trainable --freeze-to 142', 'which layers a fine-tune would train')
       .example('$0 inspect lenet.caffemodel', 'every blob: name, dtype, shape, bytes')
       .example('$0 inspect lenet-tfjs/', 'index, name, type, output shape, params, trainable'),
   handler: async (args) => {
     const { inspectPath } = await import('../tfjs/inspect.js');
-    const result = await inspectPath(args.path);
+    const trainable = args.trainable || args.freeze || args['freeze-to'] || args['unfreeze-from']
+      ? { freeze: args.freeze, freezeTo: args['freeze-to'], unfreezeFrom: args['unfreeze-from'] }
+      : undefined;
+    const result = await inspectPath(args.path, trainable);
     if (args.json) {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       return;

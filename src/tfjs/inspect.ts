@@ -9,6 +9,7 @@ import { UsageError } from '../errors.js';
 import { describeFsError } from '../util/files.js';
 import { useBackend } from './backend.js';
 import { loadModelDirectory } from './model-dir.js';
+import { applyFreezing } from '../train/freeze.js';
 
 export interface TensorRow {
   name: string;
@@ -30,14 +31,21 @@ export type InspectResult =
   | { kind: 'weights'; path: string; format: string; tensors: TensorRow[]; totalBytes: number; warnings: string[] }
   | { kind: 'model'; path: string; layers: LayerRow[]; totalParams: number; trainableParams: number };
 
-export async function inspectPath(target: string): Promise<InspectResult> {
+/** Freezing flags to apply before listing (`graft inspect DIR --trainable --freeze-to 142`). */
+export interface TrainableView {
+  freeze?: string[];
+  freezeTo?: string;
+  unfreezeFrom?: string;
+}
+
+export async function inspectPath(target: string, trainable?: TrainableView): Promise<InspectResult> {
   let stat;
   try {
     stat = await fs.stat(target);
   } catch (error) {
     throw new UsageError(`${target}: ${describeFsError(error)}`);
   }
-  if (stat.isDirectory()) return inspectModel(target);
+  if (stat.isDirectory()) return inspectModel(target, trainable);
   const reader = await pickReader(target);
   const source = await reader.open(target, { tensorsOnly: true });
   const tensors = [...source.tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape], bytes: t.data.byteLength }));
@@ -51,10 +59,11 @@ export async function inspectPath(target: string): Promise<InspectResult> {
   };
 }
 
-export async function inspectModel(dir: string): Promise<InspectResult> {
+export async function inspectModel(dir: string, trainable?: TrainableView): Promise<InspectResult> {
   await useBackend('cpu');
   const { model } = await loadModelDirectory(dir);
   try {
+    if (trainable) applyFreezing(model, trainable);
     const layers = model.layers.map((layer, index) => ({
       index,
       name: layer.name,
