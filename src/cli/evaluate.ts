@@ -8,6 +8,7 @@ interface EvaluateArgs {
   'batch-size': number;
   'label-column'?: string;
   backend: 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
+  threads?: number;
   scale?: number;
   mean?: string;
   std?: string;
@@ -25,6 +26,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
       .option('batch-size', { type: 'number', default: 100 })
       .option('label-column', { type: 'string', describe: 'Label column of a table (default the last)' })
       .option('backend', { choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const, default: 'auto' as const })
+      .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: all cores; 1 = single-threaded)' })
       .option('scale', { type: 'number', describe: 'Override the image scale of graft.json' })
       .option('mean', { type: 'string', describe: 'Override the per-channel mean' })
       .option('std', { type: 'string', describe: 'Override the per-channel std' })
@@ -32,12 +34,14 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
       .option('json', { type: 'boolean', describe: 'Print {loss, accuracy, confusion, classNames, count}' }),
   handler: async (args) => {
     const { evaluateModel } = await import('../train/evaluate.js');
+    const { describeBackend } = await import('../tfjs/backend.js');
     const result = await evaluateModel({
       model: args.model,
       data: args.data,
       batchSize: args['batch-size'],
       labelColumn: args['label-column'],
       backend: args.backend,
+      threads: args.threads,
       scale: args.scale,
       mean: parseNumberList('mean', args.mean),
       std: parseNumberList('std', args.std),
@@ -47,7 +51,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       return;
     }
-    process.stderr.write(`backend: ${result.backend}\n`);
+    process.stderr.write(`backend: ${describeBackend({ name: result.backend, threads: result.threads })}\n`);
     process.stdout.write(`${result.count} examples: loss ${result.loss.toFixed(5)}, accuracy ${result.accuracy.toFixed(4)}\n`);
     if (result.skipped.length) process.stdout.write(`skipped ${result.skipped.length} unreadable file(s)\n`);
     const names = result.confusion.map((_, i) => result.classNames[i] ?? String(i));

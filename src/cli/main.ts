@@ -31,6 +31,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(trainCommand)
     .command(evaluateCommand)
     .command(plotBoundaryCommand)
+    .command((await import('./serve.js')).serveCommand)
     .option('debug', { type: 'boolean', describe: 'Show stack traces for errors' })
     .demandCommand(1, 'Name a command: convert, inspect, predict, finetune, train or evaluate (graft --help lists them).')
     .strict()

@@ -17,6 +17,7 @@ interface PredictArgs {
   'channel-order'?: 'RGB' | 'BGR' | 'GRAY';
   'input-size'?: string;
   backend?: 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
+  threads?: number;
   json?: boolean;
 }
 
@@ -39,6 +40,7 @@ export const predictCommand: CommandModule<object, PredictArgs> = {
       .option('channel-order', { choices: ['RGB', 'BGR', 'GRAY'] as const, describe: 'Channel order the model expects' })
       .option('input-size', { type: 'string', describe: 'Resize images to H,W (default: the model input)' })
       .option('backend', { choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const, default: 'auto' as const, describe: 'Compute backend' })
+      .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: all cores; 1 = single-threaded)' })
       .option('json', { type: 'boolean', describe: 'Print JSON' })
       .example('$0 predict lenet/ digit.png --scale 0.00390625', 'top-5 classes of an image')
       .example('$0 predict alexnet/ --input x.npy --layer pool5 --save pool5.npy', 'one layer on a raw NCHW array'),
@@ -47,6 +49,7 @@ export const predictCommand: CommandModule<object, PredictArgs> = {
     if (args.input !== undefined && images.length > 0) throw new UsageError('give either images or --input, not both');
     if (args.input === undefined && images.length === 0) throw new UsageError('give one or more images, or --input x.npy');
     const { predictArray, predictImages } = await import('../tfjs/predict.js');
+    const { describeBackend } = await import('../tfjs/backend.js');
     if (args.input !== undefined) {
       const result = await predictArray({
         model: args.model,
@@ -55,19 +58,20 @@ export const predictCommand: CommandModule<object, PredictArgs> = {
         layer: args.layer,
         save: args.save,
         backend: args.backend,
+        threads: args.threads,
       });
       if (args.json) {
-        process.stdout.write(`${JSON.stringify({ backend: result.backend, layer: result.layer, shape: result.shape, layout: result.layout, saved: args.save ?? null, values: args.save ? undefined : Array.from(result.data) })}\n`);
+        process.stdout.write(`${JSON.stringify({ backend: result.backend, threads: result.threads, layer: result.layer, shape: result.shape, layout: result.layout, saved: args.save ?? null, values: args.save ? undefined : Array.from(result.data) })}\n`);
         return;
       }
-      process.stderr.write(`backend: ${result.backend}\n`);
+      process.stderr.write(`backend: ${describeBackend({ name: result.backend, threads: result.threads })}\n`);
       process.stdout.write(`${result.layer}: shape [${result.shape.join(', ')}] (${result.layout})${args.save ? `, saved to ${args.save}` : ''}\n`);
       if (!args.save) process.stdout.write(`${Array.from(result.data.subarray(0, 64), (v) => v.toPrecision(6)).join(' ')}${result.data.length > 64 ? ' ...' : ''}\n`);
       return;
     }
     const size = parseShape('input-size', args['input-size']);
     if (size && size.length !== 2) throw new UsageError('--input-size: expected H,W');
-    const { backend, predictions, output } = await predictImages({
+    const { backend, threads, predictions, output } = await predictImages({
       model: args.model,
       images,
       top: args.top,
@@ -76,6 +80,7 @@ export const predictCommand: CommandModule<object, PredictArgs> = {
       save: args.save,
       layout: args.layout,
       backend: args.backend,
+      threads: args.threads,
       scale: args.scale,
       mean: parseNumberList('mean', args.mean),
       std: parseNumberList('std', args.std),
@@ -84,10 +89,10 @@ export const predictCommand: CommandModule<object, PredictArgs> = {
     });
     if (args.json) {
       const values = args.save ? undefined : Array.from(output.data);
-      process.stdout.write(`${JSON.stringify({ backend, predictions, output: { layer: output.layer, shape: output.shape, layout: output.layout, saved: args.save ?? null, values } }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ backend, threads, predictions, output: { layer: output.layer, shape: output.shape, layout: output.layout, saved: args.save ?? null, values } }, null, 2)}\n`);
       return;
     }
-    process.stderr.write(`backend: ${backend}\n`);
+    process.stderr.write(`backend: ${describeBackend({ name: backend, threads })}\n`);
     for (const p of predictions) {
       const top = p.top.map((t) => `${t.label ?? t.index} ${(t.probability * 100).toFixed(2)}%`).join(', ');
       process.stdout.write(`${p.file}: ${top}\n`);

@@ -19,16 +19,17 @@ export interface TrainArgs {
   momentum?: number;
   'lr-mult'?: string[];
   'weight-decay'?: number;
-  'batch-size': number;
+  'batch-size'?: number;
   epochs: number;
-  'val-split': number;
+  'val-split'?: number;
   seed: number;
   'limit-per-class'?: number;
   'label-column'?: string;
   cache: boolean;
-  shuffle: boolean;
+  shuffle?: boolean;
   resume?: boolean;
   backend: 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
+  threads?: number;
   scale?: number;
   mean?: string;
   std?: string;
@@ -53,17 +54,18 @@ export function trainOptions<T>(y: Argv<T>): Argv<T & TrainArgs> {
     .option('lr', { type: 'number', describe: 'Learning rate (default 1e-4 for adam, 0.01 otherwise)' })
     .option('momentum', { type: 'number', describe: 'Momentum for --optimizer momentum (default 0.9)' })
     .option('lr-mult', { type: 'string', array: true, describe: 'PATTERN=K: layers matching PATTERN train at K × the rate (e.g. head=10)' })
-    .option('weight-decay', { type: 'number', describe: 'L2 weight decay on kernels' })
-    .option('batch-size', { type: 'number', default: 32, describe: 'Batch size' })
+    .option('weight-decay', { type: 'number', describe: 'L2 weight decay on kernels (with --resume, the first run\'s unless given)' })
+    .option('batch-size', { type: 'number', describe: 'Batch size (default 32; with --resume, the first run\'s)' })
     .option('epochs', { type: 'number', default: 10, describe: 'Epochs (with --resume: the total to reach)' })
-    .option('val-split', { type: 'number', default: 0.3, describe: 'Fraction held out for validation, per class (0: none)' })
+    .option('val-split', { type: 'number', describe: 'Fraction held out for validation, per class (0: none; default 0.3; with --resume, the first run\'s)' })
     .option('seed', { type: 'number', default: 0, describe: 'Seed for the split, shuffling and new weights' })
     .option('limit-per-class', { type: 'number', describe: 'Use at most N images per class' })
     .option('label-column', { type: 'string', describe: 'Label column of a table (name or index; default the last)' })
     .option('cache', { type: 'boolean', default: true, describe: 'Compute the frozen prefix once per example (--no-cache to run it every epoch)' })
-    .option('shuffle', { type: 'boolean', default: true, describe: 'Reshuffle the training data every epoch' })
+    .option('shuffle', { type: 'boolean', describe: 'Reshuffle the training data every epoch (default; --no-shuffle to keep the order)' })
     .option('resume', { type: 'boolean', describe: 'Continue the run in --out from its last checkpoint' })
     .option('backend', { choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const, default: 'auto' as const, describe: 'Compute backend' })
+    .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: all cores; 1 = single-threaded)' })
     .option('scale', { type: 'number', describe: 'Image preprocessing: multiply 0..255 pixels (default from graft.json)' })
     .option('mean', { type: 'string', describe: 'Per-channel mean subtracted after scaling' })
     .option('std', { type: 'string', describe: 'Per-channel divisor' })
@@ -113,6 +115,7 @@ export function toTrainOptions(args: TrainArgs) {
     shuffle: args.shuffle,
     resume: args.resume,
     backend: args.backend,
+    threads: args.threads,
     scale: args.scale,
     mean: parseNumberList('mean', args.mean),
     std: parseNumberList('std', args.std),

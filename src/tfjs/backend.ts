@@ -1,5 +1,6 @@
 /**
- * Backend selection. 'wasm' (SIMD, embedded, nothing downloaded) is the default; 'cpu' is pure JS,
+ * Backend selection. 'wasm' (SIMD, embedded, nothing downloaded) is the default, threaded over the
+ * machine's cores unless told otherwise (src/tfjs/wasm-threads.ts); 'cpu' is pure JS,
  * used where no arithmetic happens (conversion) or as a reference. 'tensorflow' and
  * 'tensorflow-gpu' are the optional peers @tensorflow/tfjs-node and @tensorflow/tfjs-node-gpu
  * (they download libtensorflow when installed, so graft never installs them itself); 'auto' takes
@@ -9,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { UsageError } from '../errors.js';
 import { registerWasmTrainingKernels } from './kernels/register.js';
+import { defaultThreadCount, selectWasm } from './wasm-threads.js';
 
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
 
@@ -30,9 +32,41 @@ async function loadNodeBackend(kind: 'tensorflow' | 'tensorflow-gpu'): Promise<b
   }
 }
 
-/** Switches tfjs to `name` and returns the backend actually in use ('tensorflow' for both node peers). */
-export async function useBackend(name: BackendName = 'auto'): Promise<string> {
+export interface BackendOptions {
+  /** wasm only: threads to compute on (default: the machine's cores; 1 = single-threaded). */
+  threads?: number;
+}
+
+/** The backend in use and its thread count (null where graft does not control it: tensorflow). */
+export interface BackendInfo {
+  name: string;
+  threads: number | null;
+}
+
+let selected: BackendInfo | null = null;
+
+/** What the last useBackend selected (or, without one, what tfjs runs now). */
+export function backendInfo(): BackendInfo {
+  if (selected !== null && selected.name === tf.getBackend()) return selected;
+  const name = tf.getBackend();
+  return { name, threads: name === 'cpu' ? 1 : null };
+}
+
+/** "wasm (2 threads)", "cpu (1 thread)", "tensorflow": the line every command prints. */
+export function describeBackend(info: BackendInfo = backendInfo()): string {
+  return info.threads === null ? info.name : `${info.name} (${info.threads} thread${info.threads === 1 ? '' : 's'})`;
+}
+
+/**
+ * Switches tfjs to `name` and returns the backend actually in use ('tensorflow' for both node
+ * peers); backendInfo() / describeBackend() then give its thread count.
+ */
+export async function useBackend(name: BackendName = 'auto', options: BackendOptions = {}): Promise<string> {
   if (!BACKEND_NAMES.includes(name)) throw new UsageError(`unknown backend ${name} (choose from ${BACKEND_NAMES.join(', ')})`);
+  const { threads } = options;
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    throw new UsageError(`--threads must be a whole number ≥ 1, not ${threads}`);
+  }
   // Production mode drops tfjs's debug checks and its console banner about tfjs-node.
   tf.enableProdMode();
   let wanted: string = name;
@@ -44,12 +78,24 @@ export async function useBackend(name: BackendName = 'auto'): Promise<string> {
     }
     wanted = 'tensorflow';
   }
-  // wasm lacks or gets wrong several gradient kernels that training needs (src/tfjs/kernels).
-  if (wanted === 'wasm') registerWasmTrainingKernels();
+  if (wanted === 'wasm') {
+    // wasm lacks or gets wrong several gradient kernels that training needs (src/tfjs/kernels).
+    registerWasmTrainingKernels();
+    let info;
+    try {
+      info = await selectWasm(threads ?? defaultThreadCount());
+    } catch (error) {
+      throw new UsageError(`the wasm backend could not start: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    await tf.ready();
+    selected = { name: 'wasm', threads: info.threads };
+    return tf.getBackend();
+  }
   if (tf.getBackend() !== wanted) {
     const ok = await tf.setBackend(wanted);
     if (!ok) throw new UsageError(`the ${wanted} backend could not start`);
   }
   await tf.ready();
+  selected = { name: tf.getBackend(), threads: wanted === 'cpu' ? 1 : null };
   return tf.getBackend();
 }

@@ -10,7 +10,7 @@ import { decodeImageFile } from '../input/decode-image.js';
 import { imageToInput, type InputSpec } from '../input/preprocess.js';
 import { toFloat32 } from '../tensor/tensor.js';
 import { nchwToNhwc, nhwcToNchw } from '../tensor/layout.js';
-import { useBackend, type BackendName } from './backend.js';
+import { backendInfo, useBackend, type BackendName } from './backend.js';
 import type { GraftJson } from './graft-json.js';
 import { loadModelDirectory, type LoadedModel } from './model-dir.js';
 
@@ -57,17 +57,22 @@ export interface PredictImagesOptions extends PreprocessOverrides {
   save?: string;
   layout?: 'nchw' | 'nhwc';
   backend?: BackendName;
+  /** wasm threads (default: the machine's cores). */
+  threads?: number;
 }
 
 export interface ImagesResult {
   backend: string;
+  /** Threads the backend computed on (null: not graft's to say, as for tensorflow). */
+  threads: number | null;
   predictions: ImagePrediction[];
   /** The requested layer's (or the model's) output for all images, batch first. */
   output: ArrayOutput;
 }
 
 export async function predictImages(options: PredictImagesOptions): Promise<ImagesResult> {
-  const backend = await useBackend(options.backend);
+  const backend = await useBackend(options.backend, { threads: options.threads });
+  const { threads } = backendInfo();
   const loaded = await loadModelDirectory(options.model);
   try {
     const spec = inputSpecFor(loaded.model, loaded.graft, options);
@@ -96,7 +101,7 @@ export async function predictImages(options: PredictImagesOptions): Promise<Imag
         });
       }
     }
-    return { backend, predictions, output };
+    return { backend, threads, predictions, output };
   } finally {
     loaded.model.dispose();
   }
@@ -164,15 +169,19 @@ export interface PredictArrayOptions {
   layer?: string;
   save?: string;
   backend?: BackendName;
+  /** wasm threads (default: the machine's cores). */
+  threads?: number;
 }
 
 export interface ArrayPrediction extends ArrayOutput {
   backend: string;
+  threads: number | null;
 }
 
 /** Runs a raw input array through the model and returns (and optionally saves) one layer's output. */
 export async function predictArray(options: PredictArrayOptions): Promise<ArrayPrediction> {
-  const backend = await useBackend(options.backend);
+  const backend = await useBackend(options.backend, { threads: options.threads });
+  const { threads } = backendInfo();
   const bytes = await fs.readFile(options.input).catch((error: Error) => {
     throw new UsageError(`${options.input}: ${error.message}`);
   });
@@ -195,7 +204,7 @@ export async function predictArray(options: PredictArrayOptions): Promise<ArrayP
     }
     const output = await runLayer(loaded, data, shape, options.layer, layout);
     if (options.save) await fs.writeFile(options.save, writeNpy(output.data, output.shape));
-    return { backend, ...output };
+    return { backend, threads, ...output };
   } finally {
     loaded.model.dispose();
   }

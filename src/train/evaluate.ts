@@ -1,6 +1,6 @@
 /** `graft evaluate`: loss, accuracy and the confusion matrix of a model directory on labelled data. */
 import * as path from 'node:path';
-import { useBackend, type BackendName } from '../tfjs/backend.js';
+import { backendInfo, useBackend, type BackendName } from '../tfjs/backend.js';
 import { loadModelDirectory } from '../tfjs/model-dir.js';
 import { inputSpecFor, type PreprocessOverrides } from '../tfjs/predict.js';
 import { asClassifier } from './classifier.js';
@@ -14,12 +14,16 @@ export interface EvaluateOptions extends PreprocessOverrides {
   batchSize?: number;
   labelColumn?: string;
   backend?: BackendName;
+  /** wasm threads (default: the machine's cores). */
+  threads?: number;
   /** Also draw the decision boundary (2-D tabular data) to this PNG. */
   boundary?: string;
 }
 
 export interface Evaluation {
   backend: string;
+  /** Threads the backend computed on (null: not graft's to say, as for tensorflow). */
+  threads: number | null;
   loss: number;
   accuracy: number;
   /** Rows: true class, columns: predicted class, in `classNames` order. */
@@ -30,7 +34,8 @@ export interface Evaluation {
 }
 
 export async function evaluateModel(options: EvaluateOptions): Promise<Evaluation> {
-  const backend = await useBackend(options.backend);
+  const backend = await useBackend(options.backend, { threads: options.threads });
+  const { threads } = backendInfo();
   const { model, graft } = await loadModelDirectory(options.model);
   try {
     const spatial = model.inputs[0].shape.length === 4;
@@ -42,7 +47,7 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Evaluatio
     const classifier = asClassifier(model);
     const result = await evaluate(classifier.logits, classifier.activation, classifier.classes, dataset.examples, options.batchSize ?? 100);
     if (options.boundary) await plotBoundaryOfModel(classifier, dataset, options.boundary, path.basename(options.model));
-    return { backend, ...result, classNames: dataset.classNames, count: dataset.examples.count, skipped: dataset.skipped };
+    return { backend, threads, ...result, classNames: dataset.classNames, count: dataset.examples.count, skipped: dataset.skipped };
   } finally {
     model.dispose();
   }

@@ -10,7 +10,7 @@ import { UsageError } from '../errors.js';
 import { buildExactly } from '../graph/architectures/index.js';
 import { readArchitectureSpec } from '../graph/spec.js';
 import type { InputSpec } from '../input/preprocess.js';
-import { useBackend, type BackendName } from '../tfjs/backend.js';
+import { describeBackend, useBackend, type BackendName } from '../tfjs/backend.js';
 import { buildModel } from '../tfjs/builder.js';
 import { GRAFT_VERSION, type GraftJson } from '../tfjs/graft-json.js';
 import { loadModelDirectory } from '../tfjs/model-dir.js';
@@ -55,6 +55,8 @@ export interface TrainOptions extends PreprocessOverrides, FreezeOptions {
   cache?: boolean;
   shuffle?: boolean;
   backend?: BackendName;
+  /** wasm threads (default: the machine's cores; 1 = single-threaded). */
+  threads?: number;
   /** Continue the run in `out` (its last/ checkpoint, log and optimizer state). */
   resume?: boolean;
   shouldStop?: () => boolean;
@@ -116,37 +118,73 @@ async function loadStartingModel(options: TrainOptions, log: (line: string) => v
 }
 
 /** The classifier to train: the model's own head when it fits the data, else a new one. */
-function adaptHead(model: tf.LayersModel, classes: number, options: TrainOptions, log: (line: string) => void): Classifier {
+function adaptHead(model: tf.LayersModel, classes: number, options: TrainOptions, seed: number, log: (line: string) => void): Classifier {
   if (options.cutAt !== undefined) {
     log(`cutting at ${options.cutAt} and adding a new ${classes}-class Dense head`);
-    return cutAt(model, options.cutAt, classes);
+    return cutAt(model, options.cutAt, classes, seed);
   }
   if (options.head === 'gap') {
     log(`replacing the top with GlobalAveragePooling2D + a new ${classes}-class Dense head`);
-    return gapHead(model, classes);
+    return gapHead(model, classes, seed);
   }
   const classifier = asClassifier(model);
   const fits = classifier.classes === classes || (classifier.activation === 'sigmoid' && classifier.classes === 1 && classes === 2);
   if (options.numClasses !== undefined || !fits) {
     const units = classes === 2 && classifier.activation === 'sigmoid' && classifier.classes === 1 ? 1 : classes;
     log(`replacing the last Dense layer (${classifier.classes} outputs) with a new one of ${units}`);
-    return replaceHead(classifier, units);
+    return replaceHead(classifier, units, seed);
   }
   return classifier;
 }
 
 export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
   const log = options.log ?? (() => undefined);
-  const backend = await useBackend(options.backend);
-  log(`backend: ${backend}`);
+  const backend = await useBackend(options.backend, { threads: options.threads });
+  log(`backend: ${describeBackend()}`);
   const resumed = options.resume ? await readState(options.out) : undefined;
   const { model, graft } = await loadStartingModel(options, log);
+  // The models live only for this call: free their weights however it ends (a library caller
+  // training repeatedly in one process would otherwise keep every run's variables).
+  const owned: tf.LayersModel[] = [model];
+  try {
+    return await trainLoaded(options, { backend, log, resumed, model, graft, owned });
+  } finally {
+    disposeWeights(owned);
+  }
+}
+
+function disposeWeights(models: tf.LayersModel[]): void {
+  const weights = new Set(models.flatMap((m) => m.layers.flatMap((layer) => layer.weights)));
+  for (const weight of weights) weight.dispose();
+}
+
+interface Loaded {
+  backend: string;
+  log: (line: string) => void;
+  resumed: Awaited<ReturnType<typeof readState>> | undefined;
+  model: tf.LayersModel;
+  graft: GraftJson;
+  owned: tf.LayersModel[];
+}
+
+async function trainLoaded(options: TrainOptions, { backend, log, resumed, model, graft, owned }: Loaded): Promise<TrainSummary> {
   const seed = resumed?.seed ?? options.seed ?? 0;
+  // --resume goes on with the first run's settings (kept in last/graft.json) unless given again:
+  // another batch size or split would make a different run, not a continued one.
+  const previous: Record<string, unknown> = options.resume ? (graft.training ?? {}) : {};
+  const setting = <T>(given: T | undefined, key: string, fallback: T): T => given ?? (previous[key] as T | undefined) ?? fallback;
+  const batchSize = setting(options.batchSize, 'batchSize', 32);
+  const valSplit = setting(options.valSplit, 'valSplit', 0.3);
+  const weightDecay = setting<number | undefined>(options.weightDecay, 'weightDecay', undefined);
+  const shuffle = setting(options.shuffle, 'shuffle', true);
+  const limitPerClass = setting<number | undefined>(options.limitPerClass, 'limitPerClass', undefined);
+  const labelColumn = setting<string | undefined>(options.labelColumn, 'labelColumn', undefined);
+  const validationData = setting<string | undefined>(options.validationData, 'validationData', undefined);
 
   const spatial = model.inputs[0].shape.length === 4;
   const imageSpec: InputSpec | undefined = spatial ? inputSpecFor(model, graft, options) : undefined;
   const knownClasses = options.resume ? graft.classNames : undefined;
-  const dataset = await loadDataset(options.data, { imageSpec, limitPerClass: options.limitPerClass, seed, labelColumn: options.labelColumn, classNames: knownClasses });
+  const dataset = await loadDataset(options.data, { imageSpec, limitPerClass, seed, labelColumn, classNames: knownClasses });
   if (dataset.skipped.length > 0) {
     log(`skipped ${dataset.skipped.length} unreadable file(s): ${dataset.skipped.slice(0, 5).map((s) => `${s.path} (${s.reason})`).join('; ')}${dataset.skipped.length > 5 ? '; …' : ''}`);
   }
@@ -157,19 +195,26 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
 
   let train = dataset.examples;
   let validation: typeof train | undefined;
-  if (options.validationData) {
-    validation = (await loadDataset(options.validationData, { imageSpec, labelColumn: options.labelColumn, classNames: dataset.classNames })).examples;
-  } else if ((options.valSplit ?? 0.3) > 0) {
-    const split = stratifiedSplit(train.labels, options.valSplit ?? 0.3, seed);
+  if (validationData) {
+    validation = (await loadDataset(validationData, { imageSpec, labelColumn, classNames: dataset.classNames })).examples;
+  } else if (valSplit > 0) {
+    const split = stratifiedSplit(train.labels, valSplit, seed);
     validation = subset(train, split.validation);
     train = subset(train, split.train);
   }
   const perClass = (labels: Int32Array) => dataset.classNames.map((name, c) => `${name} ${labels.filter((l) => l === c).length}`).join(', ');
   log(`data: ${train.count} training (${perClass(train.labels)})${validation ? `, ${validation.count} validation (${perClass(validation.labels)})` : ''}`);
 
-  const classifier = options.resume ? asClassifier(model) : adaptHead(model, classes, options, log);
-  if (options.reinit?.length) log(`re-initialised: ${reinitialize(classifier.logits, options.reinit).join(', ')}`);
-  const frozen = applyFreezing(classifier.logits, options);
+  const classifier = options.resume ? asClassifier(model) : adaptHead(model, classes, options, seed, log);
+  owned.push(classifier.logits);
+  if (options.reinit?.length) log(`re-initialised: ${reinitialize(classifier.logits, options.reinit, seed).join(', ')}`);
+  // Resumed without freezing flags: freeze what the first run froze (last/model.json keeps each
+  // layer's trainable flag), so the same variables train and the saved optimizer state fits them.
+  const keepFrozen = options.resume && options.freeze === undefined && options.freezeTo === undefined && options.unfreezeFrom === undefined;
+  const frozen = applyFreezing(
+    classifier.logits,
+    keepFrozen ? { freeze: classifier.logits.layers.flatMap((layer, i) => (layer.trainable ? [] : [String(i)])) } : options,
+  );
   const trainableParams = classifier.logits.trainableWeights.reduce((sum, w) => sum + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
   log(`frozen: ${frozen.length ? frozen.join(', ') : 'nothing'}; trainable parameters: ${trainableParams.toLocaleString('en-US')}`);
 
@@ -188,23 +233,30 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
       from: options.from ? path.resolve(options.from) : options.arch ? path.resolve(options.arch) : graft.training?.from,
       data: path.resolve(options.data),
       optimizer,
-      batchSize: options.batchSize ?? 32,
+      batchSize,
       seed,
+      valSplit,
+      weightDecay,
+      shuffle,
+      limitPerClass,
+      labelColumn,
+      validationData: validationData ? path.resolve(validationData) : undefined,
     },
   };
   const result = await runTraining(classifier, train, validation, {
     out: options.out,
     epochs: options.epochs ?? 10,
-    batchSize: options.batchSize ?? 32,
+    batchSize,
     optimizer,
-    weightDecay: options.weightDecay,
+    weightDecay,
     seed,
-    shuffle: options.shuffle,
+    shuffle,
     cache: options.cache,
     startEpoch: resumed?.epoch,
     startIteration: resumed?.iteration,
     startElapsed: resumed?.elapsed,
     bestAccuracy: resumed?.bestAccuracy,
+    bestEpoch: resumed?.bestEpoch,
     optimizerState: resumed?.optimizerState,
     graft: checkpointGraft,
     shouldStop: options.shouldStop,

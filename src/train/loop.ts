@@ -79,10 +79,14 @@ export async function trainEpoch(options: TrainEpochOptions): Promise<(Metrics &
     const { x, y } = gather(examples, batch);
     const [loss, correct] = tf.tidy(() => {
       let correctCount: tf.Scalar | undefined;
-      const { value, grads } = tf.variableGrads(() => {
+      let dataLoss: tf.Scalar | undefined;
+      const { grads } = tf.variableGrads(() => {
         const logits = model.apply(x, { training: true }) as tf.Tensor;
         const result = lossAndCorrect(logits, y, options.activation, options.classes);
         correctCount = tf.keep(result.correct);
+        // main/loss reports the data term alone, comparable with validation/main/loss (Chainer's
+        // WeightDecay hook acts on the gradients and never shows in the reported loss).
+        dataLoss = tf.keep(result.loss);
         if (!options.weightDecay) return result.loss;
         const penalty = tf.addN(decayed.map((v) => v.square().sum())).mul(options.weightDecay / 2);
         return result.loss.add(penalty) as tf.Scalar;
@@ -92,7 +96,7 @@ export async function trainEpoch(options: TrainEpochOptions): Promise<(Metrics &
         for (const v of group.variables) subset[v.name] = grads[v.name];
         group.optimizer.applyGradients(subset);
       }
-      return [value, correctCount!];
+      return [dataLoss!, correctCount!];
     });
     const [lossValue] = (await loss.data()) as Float32Array;
     const [correctValue] = (await correct.data()) as Float32Array;

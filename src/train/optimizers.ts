@@ -68,5 +68,11 @@ export function optimizerGroups(model: tf.LayersModel, options: OptimizerOptions
 }
 
 export function disposeGroups(groups: OptimizerGroup[]): void {
-  for (const group of groups) group.optimizer.dispose();
+  for (const group of groups) {
+    group.optimizer.dispose();
+    // tfjs 4.22's MomentumOptimizer.dispose frees its momentum scalar and slots but not the
+    // learning-rate scalar its SGD base class keeps (`c`): one tensor lost per run.
+    const rate = (group.optimizer as unknown as { c?: tf.Tensor }).c;
+    if (group.optimizer instanceof tf.MomentumOptimizer && rate && !rate.isDisposed) rate.dispose();
+  }
 }

@@ -33,6 +33,7 @@ export interface RunOptions {
   startIteration?: number;
   startElapsed?: number;
   bestAccuracy?: number;
+  bestEpoch?: number;
   /** graft.json of the saved checkpoints (class names, input spec, provenance). */
   graft: GraftJson;
   /** Optimizer state from a previous run, by group factor. */
@@ -82,12 +83,17 @@ export async function runTraining(classifier: Classifier, train: Examples, valid
   }
   const groups = optimizerGroups(classifier.logits, options.optimizer);
   if (groups.length === 0) throw new GraftError('nothing to train: every layer is frozen');
-  await restoreOptimizerState(groups, options.optimizerState);
+  try {
+    await restoreOptimizerState(groups, options.optimizerState);
+  } catch (error) {
+    disposeGroups(groups);
+    throw error;
+  }
   const saved = withActivation(classifier);
   let iteration = options.startIteration ?? 0;
   const elapsedBefore = options.startElapsed ?? 0;
   const started = Date.now();
-  let best = options.bestAccuracy !== undefined ? { epoch: 0, accuracy: options.bestAccuracy } : undefined;
+  let best = options.bestAccuracy !== undefined ? { epoch: options.bestEpoch ?? 0, accuracy: options.bestAccuracy } : undefined;
   let stopped = false;
   if (!options.startEpoch) options.log(printReportHeader());
   try {
@@ -162,11 +168,15 @@ async function writeState(options: RunOptions, groups: OptimizerGroup[], progres
     const weights = await group.optimizer.getWeights();
     const entry = { factor: group.factor, weights: [] as { name: string; shape: number[] }[] };
     for (const w of weights) {
-      const values = (await w.tensor.data()) as Float32Array;
+      // Float32 throughout: the first entry, 'iter', is an int32 scalar, and its raw bits read
+      // back as a float would be a denormal (Adam would redo its bias correction from step 1).
+      const values = Float32Array.from(await w.tensor.data());
       buffers.push(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
       entry.weights.push({ name: w.name, shape: w.tensor.shape });
     }
-    tf.dispose(weights.map((w) => w.tensor));
+    // getWeights returns the optimizer's live slot variables (Adam's m and v, momentum's
+    // accumulations) plus one fresh 'iter' scalar: dispose only the latter.
+    tf.dispose(weights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
     state.groups.push(entry);
   }
   await fs.writeFile(path.join(dir, 'optimizer.bin'), Buffer.concat(buffers));
@@ -178,6 +188,7 @@ export interface SavedState {
   iteration: number;
   elapsed: number;
   bestAccuracy?: number;
+  bestEpoch?: number;
   optimizer: OptimizerOptions;
   seed: number;
   optimizerState: Map<number, NamedTensor[]>;
@@ -209,6 +220,7 @@ export async function readState(dir: string): Promise<SavedState> {
     iteration: state.iteration,
     elapsed: state.elapsed,
     bestAccuracy: state.bestAccuracy ?? undefined,
+    bestEpoch: state.bestEpoch ?? undefined,
     optimizer: state.optimizer,
     seed: state.seed,
     optimizerState,
@@ -220,7 +232,21 @@ async function restoreOptimizerState(groups: OptimizerGroup[], state: Map<number
   for (const group of groups) {
     const saved = state.get(group.factor);
     // tfjs optimizers bind slot variables by position in the gradient map, which follows
-    // group.variables: the same order as when the state was written.
-    if (saved) await group.optimizer.setWeights(saved);
+    // group.variables: the same order as when the state was written. Check that it still fits
+    // (slot k belongs to variable k mod n), or a slot would silently update another weight.
+    const slots = saved?.slice(1) ?? [];
+    const n = group.variables.length;
+    const fits = saved !== undefined && slots.length % n === 0 && slots.every((s, k) => sameShape(s.tensor.shape, group.variables[k % n].shape));
+    if (!fits || state.size !== groups.length) {
+      for (const tensors of state.values()) tf.dispose(tensors.map((s) => s.tensor));
+      throw new GraftError('cannot resume: the saved optimizer state belongs to other trainable layers (give the first run\'s --freeze, --freeze-to, --unfreeze-from and --lr-mult, or none)');
+    }
+    await group.optimizer.setWeights(saved);
   }
+  // setWeights made variables of its own from these (and read the iteration count).
+  for (const saved of state.values()) tf.dispose(saved.map((s) => s.tensor));
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
 }

@@ -49,7 +49,9 @@ export function readTable(file: string, options: TableOptions = {}): Table {
   const names = hasHeader ? first : first.map((_, i) => `column${i + 1}`);
   let labelIndex = columns - 1;
   if (options.labelColumn !== undefined) {
-    labelIndex = typeof options.labelColumn === 'number' ? options.labelColumn : names.indexOf(options.labelColumn);
+    const column = options.labelColumn;
+    // A name first; else an index, also as a string (--label-column 0 arrives as "0").
+    labelIndex = typeof column === 'number' ? column : names.includes(column) ? names.indexOf(column) : /^\d+$/.test(column) ? Number(column) : -1;
     if (labelIndex < 0 || labelIndex >= columns) throw new UsageError(`${file}: no label column ${options.labelColumn} (columns: ${names.join(', ')})`);
   }
   const body = hasHeader ? lines.slice(1) : lines;

@@ -1,0 +1,627 @@
+/**
+ * bench/finetune: graft's training path on the wasm backend (one thread) against PyTorch CPU on the
+ * same machine (bench/finetune_torch.py, torch.set_num_threads(2)). Random init throughout
+ * (torchvision vgg16() / resnet18(), seed 0, written by torch.save and converted by graft), on a
+ * generated 2-class folder of 224×224 JPEGs. Targets (issue):
+ *
+ *   (a) the Chainer seed's recipe on VGG16: features through fc7 (+ReLU, dropout: Chainer's 'fc7'),
+ *       fc7 and a new 2-class head trained (head at 10× the rate, Adam), everything up to fc6
+ *       frozen, batch 32; 20 epochs over 1,400 training + 600 validation images. graft with feature
+ *       caching, end to end, should take ≤ 1/10 of PyTorch's naive run (issue: ~190 min naive).
+ *   (b) full fine-tuning of resnet18 at batch 32: images/s (issue: PyTorch 10.3 images/s here).
+ *
+ * What is measured and what is extrapolated:
+ *   - rates (images/s) are measured on a few batches of 32 after one warm-up batch (median batch):
+ *     the frozen-prefix forward (the cache fill: graft's computeFeatures on the cache plan's prefix),
+ *     the naive training step (trainEpoch on the whole model, --no-cache), resnet18's training step;
+ *   - one epoch on cached features (trainEpoch + evaluate on the suffix over 1,400 + 600 synthetic
+ *     4096-d fc6 features) is measured at full size; so are image decoding, model loading and one
+ *     checkpoint save (runTraining writes last/ every epoch and best/ when validation improves);
+ *   - the 20-epoch, 1,400 + 600 totals are extrapolated from those (formulas printed with the table);
+ *   - a real `trainModel` run with caching on a smaller generated set (--images, --epochs) is
+ *     measured end to end and set against the same formula at its size, to check the extrapolation.
+ *
+ *   npm run build && node dist/bench/finetune.js [--images 200] [--epochs 20] [--batches 3]
+ *       [--skip-torch] [--part a|a-rates|a-real|b|table] [--dir /tmp/graft-bench-finetune] [--clean]
+ *
+ * Every step is a fresh child process (peak RSS from process.resourceUsage / getrusage) and writes
+ * its result to DIR/results/; each invocation prints the table from all results present, so the
+ * parts can be run one at a time (`--part a-rates`, `--part a-real`, `--part b`) and combined. DIR
+ * (models, images, results) is kept for the next part; --clean removes it first.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const PYTHON = '/usr/bin/python3';
+const here = path.dirname(fileURLToPath(import.meta.url));
+// dist/bench/finetune.js → bench/finetune_torch.py (tsc leaves the .py where it is).
+const TORCH_SCRIPT = [path.resolve(here, '../../bench/finetune_torch.py'), path.resolve(here, 'finetune_torch.py')].find(existsSync)!;
+
+const BATCH = 32;
+const TRAIN = 1400;
+const VALIDATION = 600;
+const EPOCHS = 20;
+const FEATURES = 4096;
+/** The seed's recipe on torchvision's layer names: cut after fc7's ReLU + dropout, freeze through drop6. */
+const CUT_AT = 'classifier.5';
+const FREEZE_TO = 'classifier.2';
+const LR_MULT = ['head=10'];
+
+// ---- child processes: the timed work ------------------------------------------------------------
+
+interface Timings {
+  /** Wall seconds of each batch after the warm-up one. */
+  batchSeconds: number[];
+  /** This process's CPU seconds (user + system) of each of those batches. */
+  cpuSeconds: number[];
+  warmupSeconds: number;
+  /** Batch size over the median wall time of a batch. */
+  imagesPerSecond: number;
+  /** Batch size over the median CPU time of a batch: the rate on an idle core (one thread). */
+  imagesPerCpuSecond: number;
+  batch: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+const now = () => performance.now() / 1000;
+const cpu = () => {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+};
+
+/** Batch-end marks: wall and CPU time at the start and after each batch. */
+class Marks {
+  private wall = [now()];
+  private cpu = [cpu()];
+
+  mark(): void {
+    this.wall.push(now());
+    this.cpu.push(cpu());
+  }
+
+  /** Per-batch durations; the first batch is the warm-up. */
+  timings(batch: number): Timings {
+    const diff = (xs: number[]) => xs.slice(1).map((x, i) => x - xs[i]);
+    const [warmupSeconds, ...batchSeconds] = diff(this.wall);
+    const cpuSeconds = diff(this.cpu).slice(1);
+    return { warmupSeconds, batchSeconds, cpuSeconds, imagesPerSecond: batch / median(batchSeconds), imagesPerCpuSecond: batch / median(cpuSeconds), batch };
+  }
+}
+
+function peakRss(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+/** `count` examples cycled from `examples` (the measured batches need (1 + K)·32 of them). */
+function firstExamples(examples: { data: Float32Array; labels: Int32Array; count: number; shape: number[] }, count: number) {
+  const size = examples.shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(count * size);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const row = i % examples.count;
+    data.set(examples.data.subarray(row * size, (row + 1) * size), i * size);
+    labels[i] = examples.labels[row];
+  }
+  return { data, labels, count, shape: examples.shape };
+}
+
+/** ReLU'd Gaussian rows standing in for cached fc6 features (timing does not depend on values). */
+function syntheticFeatures(count: number, width: number, seed: number) {
+  let s = seed >>> 0;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  const data = new Float32Array(count * width);
+  for (let i = 0; i < data.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(uniform()));
+    const a = 2 * Math.PI * uniform();
+    data[i] = Math.max(0, r * Math.cos(a));
+    if (i + 1 < data.length) data[i + 1] = Math.max(0, r * Math.sin(a));
+  }
+  const labels = Int32Array.from({ length: count }, (_, i) => i % 2);
+  return { data, labels, count, shape: [width] };
+}
+
+async function childConvert(input: string, output: string) {
+  const { convertModel } = await import('../src/tfjs/convert.js');
+  const t = now();
+  const summary = await convertModel({ input, output, force: true });
+  return { seconds: now() - t, layers: summary.layers, parameters: summary.parameters, maxRssBytes: peakRss() };
+}
+
+/** The seed's classifier on the converted VGG16: cut, frozen, cache plan, decoded images. */
+async function seedSetup(model: string, images: string) {
+  const { useBackend } = await import('../src/tfjs/backend.js');
+  const { loadModelDirectory } = await import('../src/tfjs/model-dir.js');
+  const { inputSpecFor } = await import('../src/tfjs/predict.js');
+  const { loadDataset } = await import('../src/train/data/dataset.js');
+  const { cutAt } = await import('../src/train/surgery.js');
+  const { applyFreezing } = await import('../src/train/freeze.js');
+  const { planFeatureCache } = await import('../src/train/cache.js');
+  const { parseLrMult } = await import('../src/train/optimizers.js');
+
+  const backend = await useBackend('wasm');
+  let t = now();
+  const loaded = await loadModelDirectory(model);
+  const loadSeconds = now() - t;
+  const spec = inputSpecFor(loaded.model, loaded.graft);
+  t = now();
+  const dataset = await loadDataset(images, { imageSpec: spec });
+  const decodeSeconds = now() - t;
+  const classifier = cutAt(loaded.model, CUT_AT, 2);
+  const frozen = applyFreezing(classifier.logits, { freezeTo: FREEZE_TO });
+  const plan = planFeatureCache(classifier.logits);
+  if (!plan) throw new Error('no cache plan for the seed recipe');
+  const trainable = classifier.logits.trainableWeights.map((w) => w.originalName);
+  log(`child: ${backend}, model loaded in ${loadSeconds.toFixed(1)} s, ${dataset.examples.count} images decoded in ${decodeSeconds.toFixed(1)} s; cache at ${plan.cutLayer}; trainable ${trainable.join(', ')}`);
+  const optimizer = { name: 'adam' as const, learningRate: 1e-4, lrMult: parseLrMult(LR_MULT) };
+  return { backend, loaded, dataset, classifier, frozen, plan, trainable, optimizer, loadSeconds, decodeSeconds };
+}
+
+/** (a) the frozen-prefix forward (cache fill), epochs on cached features, a checkpoint save, decoding, loading. */
+async function childSeedPrefix(model: string, images: string, batches: number, work: string) {
+  const { saveModelDirectory } = await import('../src/tfjs/model-dir.js');
+  const { computeFeatures } = await import('../src/train/cache.js');
+  const { optimizerGroups, disposeGroups } = await import('../src/train/optimizers.js');
+  const { trainEpoch, evaluate } = await import('../src/train/loop.js');
+  const { withActivation } = await import('../src/train/classifier.js');
+  const { Random } = await import('../src/train/random.js');
+  const s = await seedSetup(model, images);
+  const { classifier, plan } = s;
+
+  // The cache fill: the frozen prefix over (1 + K) batches, as runTraining calls it.
+  const examples = firstExamples(s.dataset.examples, (1 + batches) * BATCH);
+  const marks = new Marks();
+  await computeFeatures(plan.prefix, examples.data, examples.shape, examples.count, BATCH, () => marks.mark());
+  const features = marks.timings(BATCH);
+  log(`child: frozen prefix ${features.batchSeconds.map((x) => x.toFixed(1)).join(' / ')} s per batch, CPU ${features.cpuSeconds.map((x) => x.toFixed(1)).join(' / ')} s (warm-up ${features.warmupSeconds.toFixed(1)} s)`);
+
+  // Epochs on cached features at full size: trainEpoch on the suffix + evaluate.
+  const train = syntheticFeatures(TRAIN, FEATURES, 1);
+  const validation = syntheticFeatures(VALIDATION, FEATURES, 2);
+  const groups = optimizerGroups(classifier.logits, s.optimizer);
+  const cachedEpochs: { train: number; validation: number }[] = [];
+  for (let epoch = 1; epoch <= 3; epoch++) {
+    const t0 = now();
+    await trainEpoch({ model: plan.suffix, activation: classifier.activation, classes: classifier.classes, groups, examples: train, batchSize: BATCH, random: new Random(epoch) });
+    const t1 = now();
+    await evaluate(plan.suffix, classifier.activation, classifier.classes, validation, BATCH);
+    cachedEpochs.push({ train: t1 - t0, validation: now() - t1 });
+  }
+  disposeGroups(groups);
+  // The first epoch packs weights and compiles; the steady state is what 20 epochs see.
+  const cachedEpochSeconds = median(cachedEpochs.slice(1).map((e) => e.train + e.validation));
+  log(`child: cached epochs (train+validation) ${cachedEpochs.map((e) => `${e.train.toFixed(2)}+${e.validation.toFixed(2)}`).join(' / ')} s`);
+
+  // One checkpoint as runTraining writes it (the whole model with softmax).
+  const saved = withActivation(classifier);
+  const saves: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const t = now();
+    await saveModelDirectory(path.join(work, 'checkpoint'), saved, { ...s.loaded.graft!, classNames: s.dataset.classNames });
+    saves.push(now() - t);
+  }
+  rmSync(path.join(work, 'checkpoint'), { recursive: true, force: true });
+  log(`child: checkpoint save ${saves.map((x) => x.toFixed(1)).join(' / ')} s`);
+  return {
+    backend: s.backend,
+    loadSeconds: s.loadSeconds,
+    decodeImages: s.dataset.examples.count,
+    decodeSeconds: s.decodeSeconds,
+    decodeImagesPerSecond: s.dataset.examples.count / s.decodeSeconds,
+    cutLayer: plan.cutLayer,
+    frozen: s.frozen.length,
+    trainable: s.trainable,
+    features,
+    cachedEpochs,
+    cachedEpochSeconds,
+    saveSeconds: median(saves),
+    maxRssBytes: peakRss(),
+  };
+}
+
+/** (a) the naive step (--no-cache): the whole model per batch, fc7 + head trained. */
+async function childSeedNaive(model: string, images: string, batches: number, batch: number) {
+  const { optimizerGroups, disposeGroups } = await import('../src/train/optimizers.js');
+  const { trainEpoch } = await import('../src/train/loop.js');
+  const s = await seedSetup(model, images);
+  const examples = firstExamples(s.dataset.examples, (1 + batches) * batch);
+  const groups = optimizerGroups(s.classifier.logits, s.optimizer);
+  const marks = new Marks();
+  await trainEpoch({ model: s.classifier.logits, activation: s.classifier.activation, classes: s.classifier.classes, groups, examples, batchSize: batch, onBatch: () => marks.mark() });
+  disposeGroups(groups);
+  const naive = marks.timings(batch);
+  log(`child: naive training at batch ${batch}: ${naive.batchSeconds.map((x) => x.toFixed(1)).join(' / ')} s per batch, CPU ${naive.cpuSeconds.map((x) => x.toFixed(1)).join(' / ')} s (warm-up ${naive.warmupSeconds.toFixed(1)} s)`);
+  return { backend: s.backend, naive, maxRssBytes: peakRss() };
+}
+
+/** (a) a real cached run: trainModel as `graft finetune` calls it, with timestamps on its log lines. */
+async function childSeedReal(model: string, images: string, epochs: number, out: string) {
+  const { trainModel } = await import('../src/train/finetune.js');
+  const lines: { t: number; line: string }[] = [];
+  const t = now();
+  const summary = await trainModel({
+    from: model,
+    data: images,
+    out,
+    cutAt: CUT_AT,
+    freezeTo: FREEZE_TO,
+    lrMult: LR_MULT,
+    batchSize: BATCH,
+    epochs,
+    valSplit: 0.3,
+    cache: true,
+    backend: 'wasm',
+    progress: false,
+    log: (line) => {
+      lines.push({ t: now() - t, line });
+      log(`child +${(now() - t).toFixed(1)}s: ${line}`);
+    },
+  });
+  const seconds = now() - t;
+  const at = (re: RegExp) => lines.find((l) => re.test(l.line))?.t;
+  // Phases from the log: 'data: …' after decoding, 'caching …' before the fill, the report header after it.
+  const dataAt = at(/^data: /) ?? 0;
+  const cacheStart = at(/^caching the output/) ?? dataAt;
+  const headerIndex = lines.findIndex((l) => /epoch/.test(l.line) && /main\/loss/.test(l.line));
+  const trainingStart = headerIndex >= 0 ? lines[headerIndex].t : cacheStart;
+  return {
+    seconds,
+    trainCount: summary.trainCount,
+    validationCount: summary.validationCount,
+    epochs: summary.records.length,
+    cachedAt: summary.cachedAt,
+    best: summary.best,
+    phases: { loadAndDecode: dataAt, cacheFill: trainingStart - cacheStart, epochs: seconds - trainingStart },
+    epochSeconds: (seconds - trainingStart) / Math.max(1, summary.records.length),
+    lastRecord: summary.records[summary.records.length - 1],
+    maxRssBytes: peakRss(),
+  };
+}
+
+/** (b) resnet18, nothing frozen, new 2-class fc: the training step. */
+async function childResnet(model: string, images: string, batches: number) {
+  const { useBackend } = await import('../src/tfjs/backend.js');
+  const { loadModelDirectory } = await import('../src/tfjs/model-dir.js');
+  const { inputSpecFor } = await import('../src/tfjs/predict.js');
+  const { loadDataset } = await import('../src/train/data/dataset.js');
+  const { asClassifier } = await import('../src/train/classifier.js');
+  const { replaceHead } = await import('../src/train/surgery.js');
+  const { applyFreezing } = await import('../src/train/freeze.js');
+  const { optimizerGroups, disposeGroups } = await import('../src/train/optimizers.js');
+  const { trainEpoch } = await import('../src/train/loop.js');
+
+  const backend = await useBackend('wasm');
+  const loaded = await loadModelDirectory(model);
+  const dataset = await loadDataset(images, { imageSpec: inputSpecFor(loaded.model, loaded.graft) });
+  const classifier = replaceHead(asClassifier(loaded.model), 2);
+  const frozen = applyFreezing(classifier.logits, {});
+  const trainableParams = classifier.logits.trainableWeights.reduce((sum, w) => sum + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
+  const examples = firstExamples(dataset.examples, (1 + batches) * BATCH);
+  const groups = optimizerGroups(classifier.logits, { name: 'adam', learningRate: 1e-4 });
+  const marks = new Marks();
+  await trainEpoch({ model: classifier.logits, activation: classifier.activation, classes: classifier.classes, groups, examples, batchSize: BATCH, onBatch: () => marks.mark() });
+  disposeGroups(groups);
+  const training = marks.timings(BATCH);
+  log(`child: resnet18 training ${training.batchSeconds.map((s) => s.toFixed(1)).join(' / ')} s per batch (warm-up ${training.warmupSeconds.toFixed(1)} s)`);
+  return { backend, frozen: frozen.length, trainableParams, training, maxRssBytes: peakRss() };
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+async function child(step: string, args: string[]): Promise<void> {
+  let result: unknown;
+  try {
+    if (step === 'convert') result = await childConvert(args[0], args[1]);
+    else if (step === 'a-prefix') result = await childSeedPrefix(args[0], args[1], Number(args[2]), args[3]);
+    else if (step === 'a-naive') result = await childSeedNaive(args[0], args[1], Number(args[2]), Number(args[3]));
+    else if (step === 'a-real') result = await childSeedReal(args[0], args[1], Number(args[2]), args[3]);
+    else if (step === 'b') result = await childResnet(args[0], args[1], Number(args[2]));
+    else throw new Error(`unknown child step ${step}`);
+  } catch (error) {
+    // Reported as a result: a training step that cannot run (wasm's 4 GB heap) is a finding.
+    const e = error as Error;
+    log(e.stack ?? String(e));
+    process.stdout.write(`${JSON.stringify({ error: `${e.name}: ${e.message}`, batch: Number(args[3]), maxRssBytes: peakRss() })}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+// ---- the parent: setup, children, results, table -------------------------------------------------
+
+function lastJsonLine<T>(stdout: string): T {
+  return JSON.parse(stdout.trim().split('\n').pop()!) as T;
+}
+
+function uptime(): string {
+  return loadavg().map((l) => l.toFixed(2)).join(', ');
+}
+
+/** Runs a child (node or python), streaming its stderr, and returns its last JSON line. */
+function runChild<T>(command: string, args: string[], label: string): T & { wallSeconds: number; load: { before: string; after: string } } {
+  const before = uptime();
+  const t = now();
+  log(`[${new Date().toISOString().slice(11, 19)}] ${label} (load ${before})`);
+  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+  let parsed: T;
+  try {
+    parsed = lastJsonLine<T>(result.stdout);
+  } catch {
+    throw new Error(`${label} failed (exit ${result.status ?? result.signal}) without a result`);
+  }
+  const wallSeconds = now() - t;
+  log(`  ${result.status === 0 ? 'done' : 'FAILED'} in ${wallSeconds.toFixed(1)} s (load ${uptime()})`);
+  return { ...parsed, wallSeconds, load: { before, after: uptime() } };
+}
+
+function nodeChild<T>(step: string, args: string[], label: string) {
+  return runChild<T>(process.execPath, [fileURLToPath(import.meta.url), '--child', step, ...args], label);
+}
+
+function torchChild<T>(mode: string, args: string[], threads: number) {
+  return runChild<T>(PYTHON, [TORCH_SCRIPT, mode, ...args, '--threads', String(threads)], `torch ${mode} ${args.join(' ')}`);
+}
+
+/** A 2-class folder of `count` 224×224 JPEGs: smooth colour fields, tinted by class, with noise. */
+async function makeImages(dir: string, count: number): Promise<void> {
+  const { default: sharp } = await import('sharp');
+  const size = 224;
+  let s = 12345;
+  const random = () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 4294967296;
+  };
+  for (let i = 0; i < count; i++) {
+    const label = i % 2;
+    const classDir = path.join(dir, label ? 'dog' : 'cat');
+    mkdirSync(classDir, { recursive: true });
+    const pixels = Buffer.alloc(size * size * 3);
+    const [fx, fy, phase] = [random() * 0.1, random() * 0.1, random() * 6.28];
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const wave = 0.5 + 0.5 * Math.sin(fx * x + fy * y + phase);
+        const o = (y * size + x) * 3;
+        pixels[o] = Math.min(255, 60 + 120 * wave + (label ? 0 : 60) + 20 * random());
+        pixels[o + 1] = Math.min(255, 80 + 100 * wave + 20 * random());
+        pixels[o + 2] = Math.min(255, 60 + 120 * (1 - wave) + (label ? 60 : 0) + 20 * random());
+      }
+    }
+    await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(classDir, `${String(i).padStart(5, '0')}.jpg`));
+  }
+}
+
+interface Args {
+  dir: string;
+  images: number;
+  epochs: number;
+  batches: number;
+  threads: number;
+  skipTorch: boolean;
+  parts: Set<string>;
+}
+
+function parseArgs(argv: string[]): Args & { clean: boolean } {
+  const value = (flag: string, fallback: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : fallback);
+  const part = value('--part', 'all');
+  const known = ['a', 'a-rates', 'a-real', 'b', 'table', 'all'];
+  if (!known.includes(part)) throw new Error(`--part ${part}: choose from ${known.join(', ')}`);
+  const parts = new Set(part === 'all' ? ['a-rates', 'a-real', 'b'] : part === 'a' ? ['a-rates', 'a-real'] : part === 'table' ? [] : [part]);
+  return {
+    dir: value('--dir', path.join(tmpdir(), 'graft-bench-finetune')),
+    images: Number(value('--images', '200')),
+    epochs: Number(value('--epochs', '20')),
+    batches: Number(value('--batches', '3')),
+    threads: Number(value('--threads', '2')),
+    skipTorch: argv.includes('--skip-torch'),
+    parts,
+    clean: argv.includes('--clean'),
+  };
+}
+
+type Results = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function readResults(dir: string): Results {
+  const results: Results = {};
+  const folder = path.join(dir, 'results');
+  if (!existsSync(folder)) return results;
+  for (const file of readdirSync(folder)) if (file.endsWith('.json')) results[file.slice(0, -5)] = JSON.parse(readFileSync(path.join(folder, file), 'utf8'));
+  return results;
+}
+
+function saveResult(dir: string, name: string, value: unknown): void {
+  mkdirSync(path.join(dir, 'results'), { recursive: true });
+  writeFileSync(path.join(dir, 'results', `${name}.json`), `${JSON.stringify({ ...(value as object), at: new Date().toISOString() }, null, 1)}\n`);
+}
+
+async function setup(args: Args, needs: { vgg: boolean; resnet: boolean }): Promise<{ vgg: string; resnet: string; images: string }> {
+  mkdirSync(args.dir, { recursive: true });
+  const vggPth = path.join(args.dir, 'vgg16.pth');
+  const resnetPth = path.join(args.dir, 'resnet18.pth');
+  if (!existsSync(vggPth) || !existsSync(resnetPth)) {
+    runChild(PYTHON, [TORCH_SCRIPT, 'make', args.dir], 'torch.save(vgg16(), resnet18()) with random init');
+  }
+  const vgg = path.join(args.dir, 'vgg16-tfjs');
+  const resnet = path.join(args.dir, 'resnet18-tfjs');
+  if (needs.vgg && !existsSync(path.join(vgg, 'model.json'))) nodeChild('convert', [vggPth, vgg], 'graft convert vgg16.pth');
+  if (needs.resnet && !existsSync(path.join(resnet, 'model.json'))) nodeChild('convert', [resnetPth, resnet], 'graft convert resnet18.pth');
+  const images = path.join(args.dir, `images-${args.images}`);
+  if (!existsSync(images)) {
+    const t = now();
+    await makeImages(images, args.images);
+    log(`wrote ${args.images} 224×224 JPEGs (2 classes) to ${images} in ${(now() - t).toFixed(1)} s`);
+  }
+  return { vgg, resnet, images };
+}
+
+// ---- the table --------------------------------------------------------------------------------
+
+const fmt = (x: number | undefined, digits = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
+const minutes = (seconds: number | undefined) => (seconds === undefined || !Number.isFinite(seconds) ? '–' : `${(seconds / 60).toFixed(1)} min`);
+const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !Number.isFinite(a / b) ? '–' : `${(a / b).toFixed(2)}×`);
+const mb = (bytes: number | undefined) => (bytes === undefined ? '–' : `${(bytes / 1e6).toFixed(0)} MB`);
+
+interface Rates {
+  prefix?: number;
+  naive?: number;
+}
+
+/** 20 epochs of 1,400 + 600 images, from the measured parts (formulas printed with the table). */
+function extrapolate(g: Results | undefined, tc: Results | undefined, graft: Rates, torch: Rates) {
+  const all = TRAIN + VALIDATION;
+  // runTraining writes last/ every epoch and best/ when validation improves: 2 saves as the bound.
+  const saves = g ? 2 * g.saveSeconds : NaN;
+  const fixed = g ? g.loadSeconds + (all * g.decodeSeconds) / g.decodeImages : NaN;
+  return {
+    graftNaive: fixed + EPOCHS * (TRAIN / (graft.naive ?? NaN) + VALIDATION / (graft.prefix ?? NaN) + saves),
+    graftCached: fixed + all / (graft.prefix ?? NaN) + EPOCHS * ((g?.cachedEpochSeconds ?? NaN) + saves),
+    torchNaive: EPOCHS * (TRAIN / (torch.naive ?? NaN) + VALIDATION / (torch.prefix ?? NaN)),
+    torchCached: all / (torch.prefix ?? NaN) + EPOCHS * (tc?.epochSeconds ?? NaN),
+  };
+}
+
+function printTable(results: Results): void {
+  const g = results['graft-a-prefix'];
+  const naiveRuns = Object.entries(results).filter(([name]) => name.startsWith('graft-a-naive-')).map(([, r]) => r);
+  const failed = naiveRuns.filter((r) => r.error).sort((a, b) => b.batch - a.batch);
+  const gn = naiveRuns.filter((r) => !r.error).sort((a, b) => b.naive.batch - a.naive.batch)[0];
+  const real = results['graft-a-real'];
+  const tf = results['torch-vgg-features'];
+  const tt = results['torch-vgg-train'];
+  const tc = results['torch-vgg-cached'];
+  const gb = results['graft-b'];
+  const tb = results['torch-resnet18-train'];
+  // CPU-time rates: graft runs one thread, so batch / CPU seconds is its rate on an idle core;
+  // PyTorch's two threads: batch / (CPU seconds / threads), its rate with both cores to itself
+  // (an optimistic bound: OpenMP's spin-waiting counts as CPU time, so it can also read low).
+  const torchIdle = (r: Results | undefined) => (r ? r.batch / (median(r.cpuSeconds) / r.threads) : undefined);
+  const wall = extrapolate(g, tc, { prefix: g?.features.imagesPerSecond, naive: gn?.naive.imagesPerSecond }, { prefix: tf?.imagesPerSecond, naive: tt?.imagesPerSecond });
+  const idle = extrapolate(g, tc, { prefix: g?.features.imagesPerCpuSecond, naive: gn?.naive.imagesPerCpuSecond }, { prefix: torchIdle(tf), naive: torchIdle(tt) });
+
+  const rows: string[][] = [];
+  const row = (what: string, kind: string, graft: string, torch: string, r = '', graftIdle = '', torchIdleText = '', rIdle = '', issue = '') =>
+    rows.push([what, kind, graft, torch, r, graftIdle, torchIdleText, rIdle, issue]);
+  row('(a) VGG16, Chainer seed recipe', '', 'graft wall', 'PyTorch wall', 'graft/PT', 'graft CPU-t', 'PyTorch CPU-t', 'graft/PT', 'issue PT');
+  if (g || tf) {
+    row('frozen-prefix forward (cache fill) @32, images/s', 'measured', fmt(g?.features.imagesPerSecond), fmt(tf?.imagesPerSecond), ratio(g?.features.imagesPerSecond, tf?.imagesPerSecond),
+      fmt(g?.features.imagesPerCpuSecond), fmt(torchIdle(tf)), ratio(g?.features.imagesPerCpuSecond, torchIdle(tf)), '3.7');
+  }
+  for (const f of failed) row(`naive training step @${f.batch}`, 'measured', 'FAILS', '', '', '', '', '', f.error.slice(0, 60));
+  if (gn || tt) {
+    row(`naive training step (no cache), images/s: graft @${gn?.naive.batch ?? '–'}, PyTorch @${tt?.batch ?? '–'}`, 'measured', fmt(gn?.naive.imagesPerSecond), fmt(tt?.imagesPerSecond), ratio(gn?.naive.imagesPerSecond, tt?.imagesPerSecond),
+      fmt(gn?.naive.imagesPerCpuSecond), fmt(torchIdle(tt)), ratio(gn?.naive.imagesPerCpuSecond, torchIdle(tt)), '3.3');
+  }
+  if (g || tc) row('epoch on cached features (1400 train + 600 val), s', 'measured', fmt(g?.cachedEpochSeconds), fmt(tc?.epochSeconds), ratio(g?.cachedEpochSeconds, tc?.epochSeconds));
+  if (g) {
+    row('JPEG decode + preprocess, images/s', 'measured', fmt(g.decodeImagesPerSecond, 1), 'not timed');
+    row('model load (553 MB), s', 'measured', fmt(g.loadSeconds, 1), '–');
+    row('checkpoint save (whole model), s', 'measured', fmt(g.saveSeconds, 1), 'none');
+  }
+  row('20 epochs naive (no cache), end to end', 'extrapolated', minutes(wall.graftNaive), minutes(wall.torchNaive), ratio(wall.graftNaive, wall.torchNaive),
+    minutes(idle.graftNaive), minutes(idle.torchNaive), ratio(idle.graftNaive, idle.torchNaive), '~190 min');
+  row('20 epochs with caching, end to end', 'extrapolated', minutes(wall.graftCached), minutes(wall.torchCached), ratio(wall.graftCached, wall.torchCached),
+    minutes(idle.graftCached), minutes(idle.torchCached), ratio(idle.graftCached, idle.torchCached), '~9 min');
+  const verdict = (x: { graftCached: number; torchNaive: number }) => (Number.isFinite(x.torchNaive / x.graftCached) ? `${(x.torchNaive / x.graftCached).toFixed(1)}× ${x.graftCached <= x.torchNaive / 10 ? 'MET' : 'NOT MET'}` : '–');
+  row('TARGET PyTorch naive / graft cached ≥ 10×', 'extrapolated', verdict(wall), '', '', verdict(idle), '', '', '');
+  if (real) {
+    const fill = real.trainCount + real.validationCount;
+    const all = TRAIN + VALIDATION;
+    const predicted = g ? g.loadSeconds + (fill * g.decodeSeconds) / g.decodeImages + fill / g.features.imagesPerSecond + real.epochs * (g.cachedEpochSeconds * (fill / all) + 2 * g.saveSeconds) : undefined;
+    row(`real cached trainModel run: ${real.trainCount} + ${real.validationCount} images, ${real.epochs} epochs`, 'measured', minutes(real.seconds), '', '');
+    row('  the same by the formula above (wall rates)', 'extrapolated', minutes(predicted), '', `real/formula ${ratio(real.seconds, predicted)}`);
+    row('  phases: load + decode / cache fill / epochs, s', 'measured', `${fmt(real.phases.loadAndDecode, 0)} / ${fmt(real.phases.cacheFill, 0)} / ${fmt(real.phases.epochs, 0)}`, '', '');
+    row('  cache fill rate in that run, images/s', 'measured', fmt(fill / real.phases.cacheFill), '', '');
+    row('  per epoch (train + val + checkpoints + plots), s', 'measured', fmt(real.epochSeconds, 1), '', '');
+  }
+  const rss = (...rs: (Results | undefined)[]) => mb(Math.max(...rs.map((r) => r?.maxRssBytes ?? 0)) || undefined);
+  row('peak RSS (any step)', 'measured', rss(g, gn, real, ...failed), rss(tt, tf, tc), '');
+  if (gb || tb) {
+    row('(b) resnet18 full fine-tune @32, images/s', 'measured', fmt(gb?.training?.imagesPerSecond), fmt(tb?.imagesPerSecond), ratio(gb?.training?.imagesPerSecond, tb?.imagesPerSecond),
+      fmt(gb?.training?.imagesPerCpuSecond), fmt(torchIdle(tb)), ratio(gb?.training?.imagesPerCpuSecond, torchIdle(tb)), gb?.error ? gb.error.slice(0, 60) : '10.3');
+    row('  peak RSS', 'measured', rss(gb), rss(tb), '');
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  console.log(`\n${line(rows[0])}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.slice(1).map(line).join('\n')}`);
+
+  const batches = (t: { batchSeconds: number[]; cpuSeconds?: number[] } | undefined) =>
+    t ? `${t.batchSeconds.map((x) => x.toFixed(1)).join(' / ')} s${t.cpuSeconds ? ` (CPU ${t.cpuSeconds.map((x) => x.toFixed(1)).join(' / ')})` : ''}` : '–';
+  const epochs = (r: Results | undefined) => (r ? r.map((e: { train: number; validation: number }) => `${e.train.toFixed(2)}+${e.validation.toFixed(2)}`).join(' / ') : '–');
+  console.log('\nper batch, after one warm-up batch (rates use the median):');
+  if (g) console.log(`  graft prefix @32: ${batches(g.features)}, warm-up ${fmt(g.features.warmupSeconds, 1)} s; cached epochs train+val ${epochs(g.cachedEpochs)} s`);
+  if (gn) console.log(`  graft naive step @${gn.naive.batch}: ${batches(gn.naive)}, warm-up ${fmt(gn.naive.warmupSeconds, 1)} s`);
+  if (tf || tt) console.log(`  PyTorch prefix @32: ${batches(tf)}; naive step @32: ${batches(tt)}; cached epochs ${epochs(tc?.epochs)} s`);
+  if (gb || tb) console.log(`  resnet18 @32: graft ${batches(gb?.training)}, warm-up ${fmt(gb?.training?.warmupSeconds, 1)} s; PyTorch ${batches(tb)}`);
+  console.log('\nextrapolation to 20 epochs of 1400 training + 600 validation images (validation at the prefix rate: the prefix is all but 0.1% of the FLOPs):');
+  console.log('  graft naive  = load + decode(2000) + 20 · (1400 / naive rate + 600 / prefix rate + 2 checkpoint saves)');
+  console.log('  graft cached = load + decode(2000) + 2000 / prefix rate + 20 · (cached epoch + 2 checkpoint saves)');
+  console.log('  PyTorch naive = 20 · (1400 / naive rate + 600 / prefix rate);  PyTorch cached = 2000 / prefix rate + 20 · cached epoch');
+  console.log('  PyTorch: compute only, inputs already in memory. 2 saves per epoch is graft\'s bound (last/ always, best/ when validation improves).');
+  console.log('  "CPU-t" columns: rates from process CPU time (graft: 1 thread; PyTorch: CPU time / threads), i.e. as if the machine were idle.');
+  const loads = Object.entries(results)
+    .filter(([, r]) => r?.load)
+    .map(([name, r]) => `${name.padEnd(22)} ${r.load.before} → ${r.load.after}  (${r.at?.slice(0, 19) ?? ''})`);
+  if (loads.length) console.log(`\nload averages (1, 5, 15 min; 2 cores) before → after each step:\n  ${loads.join('\n  ')}`);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--child') return child(argv[1], argv.slice(2));
+  const args = parseArgs(argv);
+  if (args.clean) rmSync(args.dir, { recursive: true, force: true });
+  const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision; print(torch.__version__)'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    console.log(`skipped: ${PYTHON} cannot import torch and torchvision (Debian's python3-torch, python3-torchvision make the models)`);
+    return;
+  }
+  const needs = { vgg: args.parts.has('a-rates') || args.parts.has('a-real'), resnet: args.parts.has('b') };
+  const paths = args.parts.size ? await setup(args, needs) : undefined;
+  const torch = !args.skipTorch;
+  const k = String(args.batches);
+  if (paths && args.parts.has('a-rates')) {
+    saveResult(args.dir, 'graft-a-prefix', nodeChild('a-prefix', [paths.vgg, paths.images, k, args.dir], `graft (a) frozen prefix: ${args.batches} + 1 batches of ${BATCH}; cached epochs; checkpoint`));
+    // The naive step at batch 32 may not fit wasm's 4 GB heap: then at 16, 8, 4, over as many
+    // images (K·32) as at 32.
+    for (const file of readdirSync(path.join(args.dir, 'results'))) if (file.startsWith('graft-a-naive-')) rmSync(path.join(args.dir, 'results', file));
+    for (const batch of [BATCH, BATCH / 2, BATCH / 4, BATCH / 8]) {
+      const count = (args.batches * BATCH) / batch;
+      const result = nodeChild<{ error?: string }>('a-naive', [paths.vgg, paths.images, String(count), String(batch)], `graft (a) naive step: ${count} + 1 batches of ${batch}`);
+      saveResult(args.dir, `graft-a-naive-${batch}`, result);
+      if (!result.error) break;
+    }
+    if (torch) {
+      saveResult(args.dir, 'torch-vgg-features', torchChild('vgg-features', ['--batches', k], args.threads));
+      saveResult(args.dir, 'torch-vgg-train', torchChild('vgg-train', ['--batches', k], args.threads));
+      saveResult(args.dir, 'torch-vgg-cached', torchChild('vgg-cached', ['--train', String(TRAIN), '--val', String(VALIDATION), '--epochs', '3'], args.threads));
+    }
+  }
+  if (paths && args.parts.has('a-real')) {
+    const out = path.join(args.dir, 'run-a');
+    rmSync(out, { recursive: true, force: true });
+    saveResult(args.dir, 'graft-a-real', nodeChild('a-real', [paths.vgg, paths.images, String(args.epochs), out], `graft (a) real cached run: ${args.images} images, ${args.epochs} epochs`));
+    rmSync(out, { recursive: true, force: true });
+  }
+  if (paths && args.parts.has('b')) {
+    saveResult(args.dir, 'graft-b', nodeChild('b', [paths.resnet, paths.images, k], `graft (b) resnet18: ${args.batches} + 1 batches`));
+    if (torch) saveResult(args.dir, 'torch-resnet18-train', torchChild('resnet18-train', ['--batches', k], args.threads));
+  }
+  printTable(readResults(args.dir));
+  console.log(`\nresults in ${path.join(args.dir, 'results')} (this run: load ${uptime()})`);
+}
+
+await main();
