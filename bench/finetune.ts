@@ -22,11 +22,14 @@
  *     measured end to end and set against the same formula at its size, to check the extrapolation.
  *
  *   npm run build && node dist/bench/finetune.js [--images 200] [--epochs 20] [--batches 3]
- *       [--skip-torch] [--part a|a-rates|a-real|b|table] [--dir /tmp/graft-bench-finetune] [--clean]
+ *       [--graft-threads 1] [--threads 2 (PyTorch's)]
+ *       [--skip-torch] [--part all|a|b|a-rates|a-graft|a-torch|a-real|b-graft|b-torch|table]
+ *       [--dir /tmp/graft-bench-finetune] [--clean]
  *
  * Every step is a fresh child process (peak RSS from process.resourceUsage / getrusage) and writes
  * its result to DIR/results/; each invocation prints the table from all results present, so the
- * parts can be run one at a time (`--part a-rates`, `--part a-real`, `--part b`) and combined. DIR
+ * parts can be run one at a time (a = a-graft + a-torch + a-real, b = b-graft + b-torch; each of
+ * those stays under 10 minutes on the 2-core machine) and combined. DIR
  * (models, images, results) is kept for the next part; --clean removes it first.
  */
 import { spawnSync } from 'node:child_process';
@@ -40,6 +43,9 @@ const PYTHON = '/usr/bin/python3';
 const here = path.dirname(fileURLToPath(import.meta.url));
 // dist/bench/finetune.js → bench/finetune_torch.py (tsc leaves the .py where it is).
 const TORCH_SCRIPT = [path.resolve(here, '../../bench/finetune_torch.py'), path.resolve(here, 'finetune_torch.py')].find(existsSync)!;
+
+/** wasm threads for graft's children (the parent's --graft-threads; the issue's baseline is 1). */
+let graftThreads = 1;
 
 const BATCH = 32;
 const TRAIN = 1400;
@@ -143,7 +149,7 @@ async function childConvert(input: string, output: string) {
 
 /** The seed's classifier on the converted VGG16: cut, frozen, cache plan, decoded images. */
 async function seedSetup(model: string, images: string) {
-  const { useBackend } = await import('../src/tfjs/backend.js');
+  const { useBackend, describeBackend } = await import('../src/tfjs/backend.js');
   const { loadModelDirectory } = await import('../src/tfjs/model-dir.js');
   const { inputSpecFor } = await import('../src/tfjs/predict.js');
   const { loadDataset } = await import('../src/train/data/dataset.js');
@@ -152,14 +158,18 @@ async function seedSetup(model: string, images: string) {
   const { planFeatureCache } = await import('../src/train/cache.js');
   const { parseLrMult } = await import('../src/train/optimizers.js');
 
-  const backend = await useBackend('wasm');
-  let t = now();
+  await useBackend('wasm', { threads: graftThreads });
+  const backend = describeBackend();
+  let [t, c] = [now(), cpu()];
   const loaded = await loadModelDirectory(model);
   const loadSeconds = now() - t;
+  const loadCpuSeconds = cpu() - c;
   const spec = inputSpecFor(loaded.model, loaded.graft);
-  t = now();
+  [t, c] = [now(), cpu()];
   const dataset = await loadDataset(images, { imageSpec: spec });
   const decodeSeconds = now() - t;
+  // sharp decodes on its own threads: CPU time over all of them.
+  const decodeCpuSeconds = cpu() - c;
   const classifier = cutAt(loaded.model, CUT_AT, 2);
   const frozen = applyFreezing(classifier.logits, { freezeTo: FREEZE_TO });
   const plan = planFeatureCache(classifier.logits);
@@ -167,7 +177,7 @@ async function seedSetup(model: string, images: string) {
   const trainable = classifier.logits.trainableWeights.map((w) => w.originalName);
   log(`child: ${backend}, model loaded in ${loadSeconds.toFixed(1)} s, ${dataset.examples.count} images decoded in ${decodeSeconds.toFixed(1)} s; cache at ${plan.cutLayer}; trainable ${trainable.join(', ')}`);
   const optimizer = { name: 'adam' as const, learningRate: 1e-4, lrMult: parseLrMult(LR_MULT) };
-  return { backend, loaded, dataset, classifier, frozen, plan, trainable, optimizer, loadSeconds, decodeSeconds };
+  return { backend, loaded, dataset, classifier, frozen, plan, trainable, optimizer, loadSeconds, loadCpuSeconds, decodeSeconds, decodeCpuSeconds };
 }
 
 /** (a) the frozen-prefix forward (cache fill), epochs on cached features, a checkpoint save, decoding, loading. */
@@ -192,34 +202,39 @@ async function childSeedPrefix(model: string, images: string, batches: number, w
   const train = syntheticFeatures(TRAIN, FEATURES, 1);
   const validation = syntheticFeatures(VALIDATION, FEATURES, 2);
   const groups = optimizerGroups(classifier.logits, s.optimizer);
-  const cachedEpochs: { train: number; validation: number }[] = [];
+  const cachedEpochs: { train: number; validation: number; cpu: number }[] = [];
   for (let epoch = 1; epoch <= 3; epoch++) {
-    const t0 = now();
+    const [t0, c0] = [now(), cpu()];
     await trainEpoch({ model: plan.suffix, activation: classifier.activation, classes: classifier.classes, groups, examples: train, batchSize: BATCH, random: new Random(epoch) });
     const t1 = now();
     await evaluate(plan.suffix, classifier.activation, classifier.classes, validation, BATCH);
-    cachedEpochs.push({ train: t1 - t0, validation: now() - t1 });
+    cachedEpochs.push({ train: t1 - t0, validation: now() - t1, cpu: cpu() - c0 });
   }
   disposeGroups(groups);
   // The first epoch packs weights and compiles; the steady state is what 20 epochs see.
   const cachedEpochSeconds = median(cachedEpochs.slice(1).map((e) => e.train + e.validation));
+  const cachedEpochCpuSeconds = median(cachedEpochs.slice(1).map((e) => e.cpu));
   log(`child: cached epochs (train+validation) ${cachedEpochs.map((e) => `${e.train.toFixed(2)}+${e.validation.toFixed(2)}`).join(' / ')} s`);
 
   // One checkpoint as runTraining writes it (the whole model with softmax).
   const saved = withActivation(classifier);
   const saves: number[] = [];
+  const saveCpu: number[] = [];
   for (let i = 0; i < 2; i++) {
-    const t = now();
+    const [t, c] = [now(), cpu()];
     await saveModelDirectory(path.join(work, 'checkpoint'), saved, { ...s.loaded.graft!, classNames: s.dataset.classNames });
     saves.push(now() - t);
+    saveCpu.push(cpu() - c);
   }
   rmSync(path.join(work, 'checkpoint'), { recursive: true, force: true });
   log(`child: checkpoint save ${saves.map((x) => x.toFixed(1)).join(' / ')} s`);
   return {
     backend: s.backend,
     loadSeconds: s.loadSeconds,
+    loadCpuSeconds: s.loadCpuSeconds,
     decodeImages: s.dataset.examples.count,
     decodeSeconds: s.decodeSeconds,
+    decodeCpuSeconds: s.decodeCpuSeconds,
     decodeImagesPerSecond: s.dataset.examples.count / s.decodeSeconds,
     cutLayer: plan.cutLayer,
     frozen: s.frozen.length,
@@ -227,7 +242,9 @@ async function childSeedPrefix(model: string, images: string, batches: number, w
     features,
     cachedEpochs,
     cachedEpochSeconds,
+    cachedEpochCpuSeconds,
     saveSeconds: median(saves),
+    saveCpuSeconds: median(saveCpu),
     maxRssBytes: peakRss(),
   };
 }
@@ -264,6 +281,7 @@ async function childSeedReal(model: string, images: string, epochs: number, out:
     valSplit: 0.3,
     cache: true,
     backend: 'wasm',
+    threads: graftThreads,
     progress: false,
     log: (line) => {
       lines.push({ t: now() - t, line });
@@ -271,6 +289,7 @@ async function childSeedReal(model: string, images: string, epochs: number, out:
     },
   });
   const seconds = now() - t;
+  const cpuSeconds = cpu();
   const at = (re: RegExp) => lines.find((l) => re.test(l.line))?.t;
   // Phases from the log: 'data: …' after decoding, 'caching …' before the fill, the report header after it.
   const dataAt = at(/^data: /) ?? 0;
@@ -279,6 +298,7 @@ async function childSeedReal(model: string, images: string, epochs: number, out:
   const trainingStart = headerIndex >= 0 ? lines[headerIndex].t : cacheStart;
   return {
     seconds,
+    cpuSeconds,
     trainCount: summary.trainCount,
     validationCount: summary.validationCount,
     epochs: summary.records.length,
@@ -293,7 +313,7 @@ async function childSeedReal(model: string, images: string, epochs: number, out:
 
 /** (b) resnet18, nothing frozen, new 2-class fc: the training step. */
 async function childResnet(model: string, images: string, batches: number) {
-  const { useBackend } = await import('../src/tfjs/backend.js');
+  const { useBackend, describeBackend } = await import('../src/tfjs/backend.js');
   const { loadModelDirectory } = await import('../src/tfjs/model-dir.js');
   const { inputSpecFor } = await import('../src/tfjs/predict.js');
   const { loadDataset } = await import('../src/train/data/dataset.js');
@@ -303,7 +323,8 @@ async function childResnet(model: string, images: string, batches: number) {
   const { optimizerGroups, disposeGroups } = await import('../src/train/optimizers.js');
   const { trainEpoch } = await import('../src/train/loop.js');
 
-  const backend = await useBackend('wasm');
+  await useBackend('wasm', { threads: graftThreads });
+  const backend = describeBackend();
   const loaded = await loadModelDirectory(model);
   const dataset = await loadDataset(images, { imageSpec: inputSpecFor(loaded.model, loaded.graft) });
   const classifier = replaceHead(asClassifier(loaded.model), 2);
@@ -324,6 +345,7 @@ function log(line: string): void {
 }
 
 async function child(step: string, args: string[]): Promise<void> {
+  graftThreads = Number(process.env.GRAFT_BENCH_THREADS ?? '1');
   let result: unknown;
   try {
     if (step === 'convert') result = await childConvert(args[0], args[1]);
@@ -354,11 +376,11 @@ function uptime(): string {
 }
 
 /** Runs a child (node or python), streaming its stderr, and returns its last JSON line. */
-function runChild<T>(command: string, args: string[], label: string): T & { wallSeconds: number; load: { before: string; after: string } } {
+function runChild<T>(command: string, args: string[], label: string, env: NodeJS.ProcessEnv = process.env): T & { wallSeconds: number; load: { before: string; after: string } } {
   const before = uptime();
   const t = now();
   log(`[${new Date().toISOString().slice(11, 19)}] ${label} (load ${before})`);
-  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'], env });
   let parsed: T;
   try {
     parsed = lastJsonLine<T>(result.stdout);
@@ -370,8 +392,8 @@ function runChild<T>(command: string, args: string[], label: string): T & { wall
   return { ...parsed, wallSeconds, load: { before, after: uptime() } };
 }
 
-function nodeChild<T>(step: string, args: string[], label: string) {
-  return runChild<T>(process.execPath, [fileURLToPath(import.meta.url), '--child', step, ...args], label);
+function nodeChild<T>(step: string, args: string[], label: string, threads = 1) {
+  return runChild<T>(process.execPath, [fileURLToPath(import.meta.url), '--child', step, ...args], label, { ...process.env, GRAFT_BENCH_THREADS: String(threads) });
 }
 
 function torchChild<T>(mode: string, args: string[], threads: number) {
@@ -412,23 +434,31 @@ interface Args {
   epochs: number;
   batches: number;
   threads: number;
-  skipTorch: boolean;
+  graftThreads: number;
   parts: Set<string>;
 }
 
 function parseArgs(argv: string[]): Args & { clean: boolean } {
   const value = (flag: string, fallback: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : fallback);
   const part = value('--part', 'all');
-  const known = ['a', 'a-rates', 'a-real', 'b', 'table', 'all'];
-  if (!known.includes(part)) throw new Error(`--part ${part}: choose from ${known.join(', ')}`);
-  const parts = new Set(part === 'all' ? ['a-rates', 'a-real', 'b'] : part === 'a' ? ['a-rates', 'a-real'] : part === 'table' ? [] : [part]);
+  const groups: Record<string, string[]> = {
+    all: ['a-graft', 'a-torch', 'a-real', 'b-graft', 'b-torch'],
+    a: ['a-graft', 'a-torch', 'a-real'],
+    'a-rates': ['a-graft', 'a-torch'],
+    b: ['b-graft', 'b-torch'],
+    table: [],
+  };
+  const single = ['a-graft', 'a-torch', 'a-real', 'b-graft', 'b-torch'];
+  if (!(part in groups) && !single.includes(part)) throw new Error(`--part ${part}: choose from ${[...Object.keys(groups), ...single].join(', ')}`);
+  const skipTorch = argv.includes('--skip-torch');
+  const parts = new Set((groups[part] ?? [part]).filter((p) => !(skipTorch && p.endsWith('-torch'))));
   return {
     dir: value('--dir', path.join(tmpdir(), 'graft-bench-finetune')),
     images: Number(value('--images', '200')),
     epochs: Number(value('--epochs', '20')),
     batches: Number(value('--batches', '3')),
     threads: Number(value('--threads', '2')),
-    skipTorch: argv.includes('--skip-torch'),
+    graftThreads: Number(value('--graft-threads', '1')),
     parts,
     clean: argv.includes('--clean'),
   };
@@ -481,42 +511,49 @@ interface Rates {
   naive?: number;
 }
 
-/** 20 epochs of 1,400 + 600 images, from the measured parts (formulas printed with the table). */
-function extrapolate(g: Results | undefined, tc: Results | undefined, graft: Rates, torch: Rates) {
+/**
+ * 20 epochs of 1,400 + 600 images, from the measured parts (formulas printed with the table);
+ * `idle` takes every graft figure from CPU time and PyTorch's from CPU time / threads.
+ */
+function extrapolate(g: Results | undefined, tc: Results | undefined, graft: Rates, torch: Rates, idle: boolean) {
   const all = TRAIN + VALIDATION;
   // runTraining writes last/ every epoch and best/ when validation improves: 2 saves as the bound.
-  const saves = g ? 2 * g.saveSeconds : NaN;
-  const fixed = g ? g.loadSeconds + (all * g.decodeSeconds) / g.decodeImages : NaN;
+  const saves = g ? 2 * (idle ? g.saveCpuSeconds : g.saveSeconds) : NaN;
+  const fixed = g ? (idle ? g.loadCpuSeconds : g.loadSeconds) + (all * (idle ? g.decodeCpuSeconds : g.decodeSeconds)) / g.decodeImages : NaN;
+  const cachedEpoch = (idle ? g?.cachedEpochCpuSeconds : g?.cachedEpochSeconds) ?? NaN;
+  const torchEpoch = (idle ? tc?.epochCpuSeconds / tc?.threads : tc?.epochSeconds) ?? NaN;
   return {
     graftNaive: fixed + EPOCHS * (TRAIN / (graft.naive ?? NaN) + VALIDATION / (graft.prefix ?? NaN) + saves),
-    graftCached: fixed + all / (graft.prefix ?? NaN) + EPOCHS * ((g?.cachedEpochSeconds ?? NaN) + saves),
+    graftCached: fixed + all / (graft.prefix ?? NaN) + EPOCHS * (cachedEpoch + saves),
     torchNaive: EPOCHS * (TRAIN / (torch.naive ?? NaN) + VALIDATION / (torch.prefix ?? NaN)),
-    torchCached: all / (torch.prefix ?? NaN) + EPOCHS * (tc?.epochSeconds ?? NaN),
+    torchCached: all / (torch.prefix ?? NaN) + EPOCHS * torchEpoch,
   };
 }
 
-function printTable(results: Results): void {
-  const g = results['graft-a-prefix'];
-  const naiveRuns = Object.entries(results).filter(([name]) => name.startsWith('graft-a-naive-')).map(([, r]) => r);
+function printTable(results: Results, graftThreads: number): void {
+  const p = `graft-t${graftThreads}`;
+  const g = results[`${p}-a-prefix`];
+  const naiveRuns = Object.entries(results).filter(([name]) => name.startsWith(`${p}-a-naive-`)).map(([, r]) => r);
   const failed = naiveRuns.filter((r) => r.error).sort((a, b) => b.batch - a.batch);
   const gn = naiveRuns.filter((r) => !r.error).sort((a, b) => b.naive.batch - a.naive.batch)[0];
-  const real = results['graft-a-real'];
+  const real = results[`${p}-a-real`];
   const tf = results['torch-vgg-features'];
   const tt = results['torch-vgg-train'];
   const tc = results['torch-vgg-cached'];
-  const gb = results['graft-b'];
+  const gb = results[`${p}-b`];
   const tb = results['torch-resnet18-train'];
-  // CPU-time rates: graft runs one thread, so batch / CPU seconds is its rate on an idle core;
-  // PyTorch's two threads: batch / (CPU seconds / threads), its rate with both cores to itself
-  // (an optimistic bound: OpenMP's spin-waiting counts as CPU time, so it can also read low).
+  // CPU-time rates: with one thread, batch / CPU seconds is graft's rate on an idle core (with N
+  // threads, its CPU time over all of them: the rate per core). PyTorch's threads: batch / (CPU
+  // seconds / threads), its rate with every core to itself (an optimistic bound: it assumes
+  // perfect scaling; OpenMP's spin-waiting counts as CPU time, so it can also read low).
   const torchIdle = (r: Results | undefined) => (r ? r.batch / (median(r.cpuSeconds) / r.threads) : undefined);
-  const wall = extrapolate(g, tc, { prefix: g?.features.imagesPerSecond, naive: gn?.naive.imagesPerSecond }, { prefix: tf?.imagesPerSecond, naive: tt?.imagesPerSecond });
-  const idle = extrapolate(g, tc, { prefix: g?.features.imagesPerCpuSecond, naive: gn?.naive.imagesPerCpuSecond }, { prefix: torchIdle(tf), naive: torchIdle(tt) });
+  const wall = extrapolate(g, tc, { prefix: g?.features.imagesPerSecond, naive: gn?.naive.imagesPerSecond }, { prefix: tf?.imagesPerSecond, naive: tt?.imagesPerSecond }, false);
+  const idle = extrapolate(g, tc, { prefix: g?.features.imagesPerCpuSecond, naive: gn?.naive.imagesPerCpuSecond }, { prefix: torchIdle(tf), naive: torchIdle(tt) }, true);
 
   const rows: string[][] = [];
   const row = (what: string, kind: string, graft: string, torch: string, r = '', graftIdle = '', torchIdleText = '', rIdle = '', issue = '') =>
     rows.push([what, kind, graft, torch, r, graftIdle, torchIdleText, rIdle, issue]);
-  row('(a) VGG16, Chainer seed recipe', '', 'graft wall', 'PyTorch wall', 'graft/PT', 'graft CPU-t', 'PyTorch CPU-t', 'graft/PT', 'issue PT');
+  row(`(a) VGG16, Chainer seed recipe; graft wasm ${graftThreads} thread(s), PyTorch ${tf?.threads ?? tt?.threads ?? '?'}`, '', 'graft wall', 'PyTorch wall', 'graft/PT', 'graft CPU-t', 'PyTorch CPU-t', 'graft/PT', 'issue PT');
   if (g || tf) {
     row('frozen-prefix forward (cache fill) @32, images/s', 'measured', fmt(g?.features.imagesPerSecond), fmt(tf?.imagesPerSecond), ratio(g?.features.imagesPerSecond, tf?.imagesPerSecond),
       fmt(g?.features.imagesPerCpuSecond), fmt(torchIdle(tf)), ratio(g?.features.imagesPerCpuSecond, torchIdle(tf)), '3.7');
@@ -526,11 +563,15 @@ function printTable(results: Results): void {
     row(`naive training step (no cache), images/s: graft @${gn?.naive.batch ?? '–'}, PyTorch @${tt?.batch ?? '–'}`, 'measured', fmt(gn?.naive.imagesPerSecond), fmt(tt?.imagesPerSecond), ratio(gn?.naive.imagesPerSecond, tt?.imagesPerSecond),
       fmt(gn?.naive.imagesPerCpuSecond), fmt(torchIdle(tt)), ratio(gn?.naive.imagesPerCpuSecond, torchIdle(tt)), '3.3');
   }
-  if (g || tc) row('epoch on cached features (1400 train + 600 val), s', 'measured', fmt(g?.cachedEpochSeconds), fmt(tc?.epochSeconds), ratio(g?.cachedEpochSeconds, tc?.epochSeconds));
+  if (g || tc) {
+    const torchEpochIdle = tc ? tc.epochCpuSeconds / tc.threads : undefined;
+    row('epoch on cached features (1400 train + 600 val), s', 'measured', fmt(g?.cachedEpochSeconds), fmt(tc?.epochSeconds), ratio(g?.cachedEpochSeconds, tc?.epochSeconds),
+      fmt(g?.cachedEpochCpuSeconds), fmt(torchEpochIdle), ratio(g?.cachedEpochCpuSeconds, torchEpochIdle));
+  }
   if (g) {
-    row('JPEG decode + preprocess, images/s', 'measured', fmt(g.decodeImagesPerSecond, 1), 'not timed');
-    row('model load (553 MB), s', 'measured', fmt(g.loadSeconds, 1), '–');
-    row('checkpoint save (whole model), s', 'measured', fmt(g.saveSeconds, 1), 'none');
+    row('JPEG decode + preprocess (sharp threads), images/s', 'measured', fmt(g.decodeImagesPerSecond, 1), 'not timed', '', fmt(g.decodeImages / g.decodeCpuSeconds, 1));
+    row('model load (553 MB), s', 'measured', fmt(g.loadSeconds, 1), '–', '', fmt(g.loadCpuSeconds, 1));
+    row('checkpoint save (whole model), s', 'measured', fmt(g.saveSeconds, 1), 'none', '', fmt(g.saveCpuSeconds, 1));
   }
   row('20 epochs naive (no cache), end to end', 'extrapolated', minutes(wall.graftNaive), minutes(wall.torchNaive), ratio(wall.graftNaive, wall.torchNaive),
     minutes(idle.graftNaive), minutes(idle.torchNaive), ratio(idle.graftNaive, idle.torchNaive), '~190 min');
@@ -542,7 +583,7 @@ function printTable(results: Results): void {
     const fill = real.trainCount + real.validationCount;
     const all = TRAIN + VALIDATION;
     const predicted = g ? g.loadSeconds + (fill * g.decodeSeconds) / g.decodeImages + fill / g.features.imagesPerSecond + real.epochs * (g.cachedEpochSeconds * (fill / all) + 2 * g.saveSeconds) : undefined;
-    row(`real cached trainModel run: ${real.trainCount} + ${real.validationCount} images, ${real.epochs} epochs`, 'measured', minutes(real.seconds), '', '');
+    row(`real cached trainModel run: ${real.trainCount} + ${real.validationCount} images, ${real.epochs} epochs`, 'measured', minutes(real.seconds), '', '', minutes(real.cpuSeconds));
     row('  the same by the formula above (wall rates)', 'extrapolated', minutes(predicted), '', `real/formula ${ratio(real.seconds, predicted)}`);
     row('  phases: load + decode / cache fill / epochs, s', 'measured', `${fmt(real.phases.loadAndDecode, 0)} / ${fmt(real.phases.cacheFill, 0)} / ${fmt(real.phases.epochs, 0)}`, '', '');
     row('  cache fill rate in that run, images/s', 'measured', fmt(fill / real.phases.cacheFill), '', '');
@@ -572,7 +613,7 @@ function printTable(results: Results): void {
   console.log('  graft cached = load + decode(2000) + 2000 / prefix rate + 20 · (cached epoch + 2 checkpoint saves)');
   console.log('  PyTorch naive = 20 · (1400 / naive rate + 600 / prefix rate);  PyTorch cached = 2000 / prefix rate + 20 · cached epoch');
   console.log('  PyTorch: compute only, inputs already in memory. 2 saves per epoch is graft\'s bound (last/ always, best/ when validation improves).');
-  console.log('  "CPU-t" columns: rates from process CPU time (graft: 1 thread; PyTorch: CPU time / threads), i.e. as if the machine were idle.');
+  console.log(`  "CPU-t" columns: rates from process CPU time (graft: ${graftThreads === 1 ? '1 thread, i.e. as if the core were idle' : `${graftThreads} threads summed: per-core rates, not an idle-machine estimate`}; PyTorch: CPU time / threads, as if idle with perfect scaling).`);
   const loads = Object.entries(results)
     .filter(([, r]) => r?.load)
     .map(([name, r]) => `${name.padEnd(22)} ${r.load.before} → ${r.load.after}  (${r.at?.slice(0, 19) ?? ''})`);
@@ -589,38 +630,37 @@ async function main(): Promise<void> {
     console.log(`skipped: ${PYTHON} cannot import torch and torchvision (Debian's python3-torch, python3-torchvision make the models)`);
     return;
   }
-  const needs = { vgg: args.parts.has('a-rates') || args.parts.has('a-real'), resnet: args.parts.has('b') };
+  const needs = { vgg: args.parts.has('a-graft') || args.parts.has('a-real'), resnet: args.parts.has('b-graft') };
   const paths = args.parts.size ? await setup(args, needs) : undefined;
-  const torch = !args.skipTorch;
   const k = String(args.batches);
-  if (paths && args.parts.has('a-rates')) {
-    saveResult(args.dir, 'graft-a-prefix', nodeChild('a-prefix', [paths.vgg, paths.images, k, args.dir], `graft (a) frozen prefix: ${args.batches} + 1 batches of ${BATCH}; cached epochs; checkpoint`));
+  const gt = args.graftThreads;
+  const g = `graft-t${gt}`;
+  if (paths && args.parts.has('a-graft')) {
+    saveResult(args.dir, `${g}-a-prefix`, nodeChild('a-prefix', [paths.vgg, paths.images, k, args.dir], `graft (a) frozen prefix: ${args.batches} + 1 batches of ${BATCH}; cached epochs; checkpoint (${gt} thread(s))`, gt));
     // The naive step at batch 32 may not fit wasm's 4 GB heap: then at 16, 8, 4, over as many
     // images (K·32) as at 32.
-    for (const file of readdirSync(path.join(args.dir, 'results'))) if (file.startsWith('graft-a-naive-')) rmSync(path.join(args.dir, 'results', file));
+    for (const file of readdirSync(path.join(args.dir, 'results'))) if (file.startsWith(`${g}-a-naive-`)) rmSync(path.join(args.dir, 'results', file));
     for (const batch of [BATCH, BATCH / 2, BATCH / 4, BATCH / 8]) {
       const count = (args.batches * BATCH) / batch;
-      const result = nodeChild<{ error?: string }>('a-naive', [paths.vgg, paths.images, String(count), String(batch)], `graft (a) naive step: ${count} + 1 batches of ${batch}`);
-      saveResult(args.dir, `graft-a-naive-${batch}`, result);
+      const result = nodeChild<{ error?: string }>('a-naive', [paths.vgg, paths.images, String(count), String(batch)], `graft (a) naive step: ${count} + 1 batches of ${batch} (${gt} thread(s))`, gt);
+      saveResult(args.dir, `${g}-a-naive-${batch}`, result);
       if (!result.error) break;
     }
-    if (torch) {
-      saveResult(args.dir, 'torch-vgg-features', torchChild('vgg-features', ['--batches', k], args.threads));
-      saveResult(args.dir, 'torch-vgg-train', torchChild('vgg-train', ['--batches', k], args.threads));
-      saveResult(args.dir, 'torch-vgg-cached', torchChild('vgg-cached', ['--train', String(TRAIN), '--val', String(VALIDATION), '--epochs', '3'], args.threads));
-    }
+  }
+  if (paths && args.parts.has('a-torch')) {
+    saveResult(args.dir, 'torch-vgg-features', torchChild('vgg-features', ['--batches', k], args.threads));
+    saveResult(args.dir, 'torch-vgg-train', torchChild('vgg-train', ['--batches', k], args.threads));
+    saveResult(args.dir, 'torch-vgg-cached', torchChild('vgg-cached', ['--train', String(TRAIN), '--val', String(VALIDATION), '--epochs', '3'], args.threads));
   }
   if (paths && args.parts.has('a-real')) {
     const out = path.join(args.dir, 'run-a');
     rmSync(out, { recursive: true, force: true });
-    saveResult(args.dir, 'graft-a-real', nodeChild('a-real', [paths.vgg, paths.images, String(args.epochs), out], `graft (a) real cached run: ${args.images} images, ${args.epochs} epochs`));
+    saveResult(args.dir, `${g}-a-real`, nodeChild('a-real', [paths.vgg, paths.images, String(args.epochs), out], `graft (a) real cached run: ${args.images} images, ${args.epochs} epochs (${gt} thread(s))`, gt));
     rmSync(out, { recursive: true, force: true });
   }
-  if (paths && args.parts.has('b')) {
-    saveResult(args.dir, 'graft-b', nodeChild('b', [paths.resnet, paths.images, k], `graft (b) resnet18: ${args.batches} + 1 batches`));
-    if (torch) saveResult(args.dir, 'torch-resnet18-train', torchChild('resnet18-train', ['--batches', k], args.threads));
-  }
-  printTable(readResults(args.dir));
+  if (paths && args.parts.has('b-graft')) saveResult(args.dir, `${g}-b`, nodeChild('b', [paths.resnet, paths.images, k], `graft (b) resnet18: ${args.batches} + 1 batches (${gt} thread(s))`, gt));
+  if (paths && args.parts.has('b-torch')) saveResult(args.dir, 'torch-resnet18-train', torchChild('resnet18-train', ['--batches', k], args.threads));
+  printTable(readResults(args.dir), args.graftThreads);
   console.log(`\nresults in ${path.join(args.dir, 'results')} (this run: load ${uptime()})`);
 }
 

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { UsageError } from '../errors.js';
 import { registerWasmTrainingKernels } from './kernels/register.js';
-import { defaultThreadCount, selectWasm } from './wasm-threads.js';
+import { defaultThreadCount, selectWasm, wasmThreadsInfo } from './wasm-threads.js';
 
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
 
@@ -43,12 +43,10 @@ export interface BackendInfo {
   threads: number | null;
 }
 
-let selected: BackendInfo | null = null;
-
-/** What the last useBackend selected (or, without one, what tfjs runs now). */
+/** The backend tfjs computes on now, and its threads. */
 export function backendInfo(): BackendInfo {
-  if (selected !== null && selected.name === tf.getBackend()) return selected;
   const name = tf.getBackend();
+  if (name === 'wasm') return { name, threads: wasmThreadsInfo()?.threads ?? 1 };
   return { name, threads: name === 'cpu' ? 1 : null };
 }
 
@@ -81,14 +79,12 @@ export async function useBackend(name: BackendName = 'auto', options: BackendOpt
   if (wanted === 'wasm') {
     // wasm lacks or gets wrong several gradient kernels that training needs (src/tfjs/kernels).
     registerWasmTrainingKernels();
-    let info;
     try {
-      info = await selectWasm(threads ?? defaultThreadCount());
+      await selectWasm(threads ?? defaultThreadCount());
     } catch (error) {
       throw new UsageError(`the wasm backend could not start: ${error instanceof Error ? error.message : String(error)}`);
     }
     await tf.ready();
-    selected = { name: 'wasm', threads: info.threads };
     return tf.getBackend();
   }
   if (tf.getBackend() !== wanted) {
@@ -96,6 +92,5 @@ export async function useBackend(name: BackendName = 'auto', options: BackendOpt
     if (!ok) throw new UsageError(`the ${wanted} backend could not start`);
   }
   await tf.ready();
-  selected = { name: tf.getBackend(), threads: wanted === 'cpu' ? 1 : null };
   return tf.getBackend();
 }

@@ -292,6 +292,7 @@ async function startThreaded(parts: ThreadedParts, threads: number): Promise<{ b
     try {
       ready = Promise.resolve(parts.factory(config));
     } finally {
+      // Emscripten adds its listeners as the factory runs (synchronously).
       removeAddedListeners(before);
     }
     guardWorkers();
@@ -334,7 +335,6 @@ async function startThreaded(parts: ThreadedParts, threads: number): Promise<{ b
     throw new Error(`${message(error)}${detail}`);
   } finally {
     clearTimeout(timer);
-    removeAddedListeners(before);
   }
 }
 

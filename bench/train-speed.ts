@@ -1,0 +1,245 @@
+/**
+ * bench/train-speed: training speed on the wasm backend.
+ *
+ *   (c) threads: every graft wasm gradient kernel (src/tfjs/kernels) beside the forward kernel it
+ *       mirrors, and the main forward ops, in GFLOP/s on 1 thread and on all threads (the
+ *       threaded SIMD build, src/tfjs/wasm-threads.ts), then one training step of a small CNN.
+ *       FLOPs count 2 per multiply-add of the convolution or product itself (a backward kernel is
+ *       credited with its forward's FLOPs); pooling has none, so it is in ms only. Times are the
+ *       best of --repeats runs after a warm-up: the least disturbed by whatever else runs.
+ *
+ *   npm run build && node dist/bench/train-speed.js [--part c] [--threads 1,2] [--repeats 5] [--json out.json]
+ *
+ * --threads: the thread counts to compare (default 1 and the machine's cores).
+ */
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { describeBackend, useBackend } from '../src/tfjs/backend.js';
+import { defaultThreadCount, wasmThreadsInfo } from '../src/tfjs/wasm-threads.js';
+
+function option(name: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+// ---- (c) threads ---------------------------------------------------------------------------------
+
+interface Case {
+  group: string;
+  what: string;
+  /** null: no FLOPs to count (pooling). */
+  flops: number | null;
+  /** Makes its inputs and returns them with the timed call (which disposes its outputs). */
+  setup: () => { run: () => void; inputs: tf.Tensor[] };
+}
+
+interface Timing {
+  group: string;
+  what: string;
+  threads: number;
+  ms: number;
+  gflops: number | null;
+}
+
+let repeats = 5;
+
+/** Best of `repeats` runs after a warm-up, in ms. */
+function bestMs(run: () => void): number {
+  run();
+  let best = Infinity;
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    run();
+    best = Math.min(best, performance.now() - start);
+  }
+  return best;
+}
+
+/** Seeded-free but reproducible enough: timings do not depend on the values. */
+const uniform = (shape: number[]) => tf.randomUniform(shape, -1, 1, 'float32', 1);
+
+function kernelCase(group: string, what: string, flops: number | null, kernel: string, make: () => Record<string, tf.Tensor>, attrs: tf.NamedAttrMap): Case {
+  return {
+    group,
+    what,
+    flops,
+    setup: () => {
+      const inputs = make();
+      return {
+        inputs: Object.values(inputs),
+        run: () => {
+          const out = tf.engine().runKernel(kernel, inputs, attrs) as tf.Tensor | tf.Tensor[];
+          // Reading one value waits for the result (wasm is synchronous anyway) and keeps it honest.
+          (Array.isArray(out) ? out[0] : out).dataSync();
+          tf.dispose(out);
+        },
+      };
+    },
+  };
+}
+
+function threadCases(): Case[] {
+  const cases: Case[] = [];
+  const n = 4;
+  const conv = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1 };
+  for (const [label, size, cin, cout, stride] of [
+    ['conv 3×3 4×56×56×64 → 64, stride 1', 56, 64, 64, 1],
+    ['conv 3×3 4×56×56×64 → 128, stride 2', 56, 64, 128, 2],
+    ['conv 3×3 4×14×14×256 → 256, stride 1', 14, 256, 256, 1],
+  ] as const) {
+    const out = Math.ceil(size / stride);
+    const flops = 2 * n * out * out * cout * cin * 9;
+    const attrs = { ...conv, strides: stride };
+    const x = () => uniform([n, size, size, cin]);
+    const w = () => uniform([3, 3, cin, cout]);
+    const dy = () => uniform([n, out, out, cout]);
+    cases.push(
+      kernelCase(label, 'forward Conv2D', flops, tf.Conv2D, () => ({ x: x(), filter: w() }), attrs),
+      kernelCase(label, 'Conv2DBackpropFilter (graft)', flops, tf.Conv2DBackpropFilter, () => ({ x: x(), dy: dy() }), { ...attrs, filterShape: [3, 3, cin, cout] }),
+      kernelCase(label, 'Conv2DBackpropInput (graft)', flops, tf.Conv2DBackpropInput, () => ({ dy: dy(), filter: w() }), { ...attrs, inputShape: [n, size, size, cin] }),
+    );
+  }
+  {
+    const label = 'depthwise 3×3 4×56×56×64, stride 1';
+    const flops = 2 * n * 56 * 56 * 64 * 9;
+    const attrs = { strides: 1, pad: 'same', dilations: 1 };
+    cases.push(
+      kernelCase(label, 'forward DepthwiseConv2dNative', flops, tf.DepthwiseConv2dNative, () => ({ x: uniform([n, 56, 56, 64]), filter: uniform([3, 3, 64, 1]) }), attrs),
+      kernelCase(label, 'DepthwiseConv2dNativeBackpropFilter (graft)', flops, tf.DepthwiseConv2dNativeBackpropFilter, () => ({ x: uniform([n, 56, 56, 64]), dy: uniform([n, 56, 56, 64]) }), { ...attrs, filterShape: [3, 3, 64, 1] }),
+      kernelCase(label, 'DepthwiseConv2dNativeBackpropInput (graft)', flops, tf.DepthwiseConv2dNativeBackpropInput, () => ({ dy: uniform([n, 56, 56, 64]), filter: uniform([3, 3, 64, 1]) }), { ...attrs, inputShape: [n, 56, 56, 64] }),
+    );
+  }
+  {
+    const label = 'max pool 3×3 stride 2, 4×56×56×64';
+    const pool = { filterSize: 3, strides: 2, pad: 'same' };
+    cases.push(
+      kernelCase(label, 'forward MaxPool', null, tf.MaxPool, () => ({ x: uniform([n, 56, 56, 64]) }), pool),
+      kernelCase(
+        label,
+        'MaxPoolGrad (graft)',
+        null,
+        tf.MaxPoolGrad,
+        () => {
+          const input = uniform([n, 56, 56, 64]);
+          const output = tf.maxPool(input as tf.Tensor4D, 3, 2, 'same');
+          return { dy: tf.onesLike(output), input, output };
+        },
+        pool,
+      ),
+    );
+  }
+  for (const [label, m, k, nOut] of [
+    ['dense 64×1024 → 1024', 64, 1024, 1024],
+    ['dense 256×4096 → 1000', 256, 4096, 1000],
+  ] as const) {
+    const flops = 2 * m * k * nOut;
+    cases.push(
+      kernelCase(label, 'forward x·w (BatchMatMul)', flops, tf.BatchMatMul, () => ({ a: uniform([m, k]), b: uniform([k, nOut]) }), { transposeA: false, transposeB: false }),
+      kernelCase(label, 'dx = dy·wᵀ (graft BatchMatMul)', flops, tf.BatchMatMul, () => ({ a: uniform([m, nOut]), b: uniform([k, nOut]) }), { transposeA: false, transposeB: true }),
+      kernelCase(label, 'dw = xᵀ·dy (graft BatchMatMul)', flops, tf.BatchMatMul, () => ({ a: uniform([m, k]), b: uniform([m, nOut]) }), { transposeA: true, transposeB: false }),
+    );
+  }
+  {
+    const label = 'matMul 1024×1024·1024×1024';
+    cases.push(kernelCase(label, 'forward BatchMatMul', 2 * 1024 ** 3, tf.BatchMatMul, () => ({ a: uniform([1024, 1024]), b: uniform([1024, 1024]) }), { transposeA: false, transposeB: false }));
+  }
+  return cases;
+}
+
+const STEP_GROUP = 'training step, small CNN, batch 32 of 32×32×3';
+
+/** A small CNN (conv, pool, depthwise, strided conv, dense), Adam, categorical cross-entropy. */
+function smallCnn(): tf.LayersModel {
+  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1) }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(2) }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', activation: 'relu', depthwiseInitializer: init(3) }),
+      tf.layers.conv2d({ filters: 128, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init(4) }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 256, activation: 'relu', kernelInitializer: init(5) }),
+      tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: init(6) }),
+    ],
+  });
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  return model;
+}
+
+/** One trainOnBatch (forward, backward, Adam update, the loss read back), best of `repeats`. */
+async function timeTrainingStep(threads: number): Promise<Timing> {
+  const batch = 32;
+  const model = smallCnn();
+  const xs = uniform([batch, 32, 32, 3]);
+  const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10));
+  const step = async () => {
+    const start = performance.now();
+    await model.trainOnBatch(xs, ys);
+    return performance.now() - start;
+  };
+  await step();
+  let best = Infinity;
+  for (let i = 0; i < repeats; i++) best = Math.min(best, await step());
+  tf.dispose([xs, ys]);
+  model.optimizer.dispose();
+  model.dispose();
+  return { group: STEP_GROUP, what: 'model.trainOnBatch (forward, backward, Adam)', threads, ms: best, gflops: null };
+}
+
+async function threadsPart(): Promise<void> {
+  const counts = (option('threads') ?? `1,${defaultThreadCount()}`).split(',').map(Number);
+  if (counts.some((t) => !Number.isInteger(t) || t < 1)) throw new Error('--threads: a list of whole numbers ≥ 1, e.g. 1,2');
+  const timings: Timing[] = [];
+  console.log(`(c) wasm kernels, threads ${counts.join(' vs ')}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; best of ${repeats}`);
+  for (const threads of counts) {
+    await useBackend('wasm', { threads });
+    const info = wasmThreadsInfo();
+    console.log(`backend: ${describeBackend()}${info?.fallback ? ` (fell back: ${info.fallback})` : ''}`);
+    for (const c of threadCases()) {
+      const { run, inputs } = c.setup();
+      const ms = bestMs(run);
+      tf.dispose(inputs);
+      timings.push({ group: c.group, what: c.what, threads, ms, gflops: c.flops === null ? null : c.flops / ms / 1e6 });
+    }
+    timings.push(await timeTrainingStep(threads));
+    if (tf.memory().numTensors !== 0) console.log(`(${tf.memory().numTensors} tensors left on the backend)`);
+  }
+  // One row per kernel: GFLOP/s (or ms) per thread count, and the speed-up of the last over the first.
+  const rate = (t: Timing | undefined) => (t === undefined ? '' : t.gflops === null ? `${t.ms.toFixed(1)} ms` : `${t.gflops.toFixed(1)} GF/s`);
+  let group = '';
+  const header = `  ${'kernel'.padEnd(46)}${counts.map((t) => `${t} thread${t === 1 ? '' : 's'}`.padStart(13)).join('')}   speed-up`;
+  for (const row of timings.filter((t) => t.threads === counts[0])) {
+    if (row.group !== group) {
+      group = row.group;
+      console.log(`\n${group}`);
+      console.log(header);
+    }
+    const same = counts.map((threads) => timings.find((t) => t.group === row.group && t.what === row.what && t.threads === threads));
+    const first = same[0];
+    const last = same[same.length - 1];
+    const speedup = first && last ? first.ms / last.ms : NaN;
+    console.log(`  ${row.what.padEnd(46)}${same.map((t) => rate(t).padStart(13)).join('')}   ${speedup.toFixed(2)}×`);
+  }
+  const json = option('json');
+  if (json) writeFileSync(json, `${JSON.stringify({ part: 'c', counts, loadavg: loadavg(), timings }, null, 2)}\n`);
+}
+
+// ---- dispatch ----------------------------------------------------------------------------------
+
+const PARTS: Record<string, () => Promise<void>> = { c: threadsPart };
+
+async function main(): Promise<void> {
+  repeats = Number(option('repeats') ?? 5);
+  const part = option('part');
+  const chosen = part === undefined ? Object.keys(PARTS) : part.split(',');
+  for (const name of chosen) {
+    const run = PARTS[name];
+    if (!run) throw new Error(`--part: one of ${Object.keys(PARTS).join(', ')}`);
+    await run();
+  }
+}
+
+await main();
