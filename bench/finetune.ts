@@ -23,12 +23,12 @@
  *
  *   npm run build && node dist/bench/finetune.js [--images 200] [--epochs 20] [--batches 3]
  *       [--graft-threads 1] [--threads 2 (PyTorch's)]
- *       [--skip-torch] [--part all|a|b|a-rates|a-graft|a-torch|a-real|b-graft|b-torch|table]
+ *       [--skip-torch] [--part all|a|b|a-rates|a-graft|a-prefix|a-naive|a-torch|a-real|b-graft|b-torch|table]
  *       [--dir /tmp/graft-bench-finetune] [--clean]
  *
  * Every step is a fresh child process (peak RSS from process.resourceUsage / getrusage) and writes
  * its result to DIR/results/; each invocation prints the table from all results present, so the
- * parts can be run one at a time (a = a-graft + a-torch + a-real, b = b-graft + b-torch; each of
+ * parts can be run one at a time (a = a-prefix + a-naive + a-torch + a-real, b = b-graft + b-torch; each of
  * those stays under 10 minutes on the 2-core machine) and combined. DIR
  * (models, images, results) is kept for the next part; --clean removes it first.
  */
@@ -251,17 +251,29 @@ async function childSeedPrefix(model: string, images: string, batches: number, w
 
 /** (a) the naive step (--no-cache): the whole model per batch, fc7 + head trained. */
 async function childSeedNaive(model: string, images: string, batches: number, batch: number) {
+  const tf = await import('@tensorflow/tfjs');
   const { optimizerGroups, disposeGroups } = await import('../src/train/optimizers.js');
   const { trainEpoch } = await import('../src/train/loop.js');
   const s = await seedSetup(model, images);
   const examples = firstExamples(s.dataset.examples, (1 + batches) * batch);
   const groups = optimizerGroups(s.classifier.logits, s.optimizer);
   const marks = new Marks();
-  await trainEpoch({ model: s.classifier.logits, activation: s.classifier.activation, classes: s.classifier.classes, groups, examples, batchSize: batch, onBatch: () => marks.mark() });
-  disposeGroups(groups);
+  const heapBytes: number[] = [];
+  // The wasm heap (it only grows): what the step needs, and whether it creeps up batch by batch.
+  const heap = () => (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.length ?? 0;
+  let error: string | undefined;
+  try {
+    await trainEpoch({ model: s.classifier.logits, activation: s.classifier.activation, classes: s.classifier.classes, groups, examples, batchSize: batch, onBatch: () => (marks.mark(), heapBytes.push(heap())) });
+    disposeGroups(groups);
+  } catch (e) {
+    // Out of wasm heap: keep the batches that did finish (the first is the warm-up).
+    error = `${(e as Error).name}: ${(e as Error).message}`;
+    log(`child: naive training at batch ${batch} failed after ${heapBytes.length} batch(es): ${error}`);
+    if (heapBytes.length < 2) throw e;
+  }
   const naive = marks.timings(batch);
-  log(`child: naive training at batch ${batch}: ${naive.batchSeconds.map((x) => x.toFixed(1)).join(' / ')} s per batch, CPU ${naive.cpuSeconds.map((x) => x.toFixed(1)).join(' / ')} s (warm-up ${naive.warmupSeconds.toFixed(1)} s)`);
-  return { backend: s.backend, naive, maxRssBytes: peakRss() };
+  log(`child: naive training at batch ${batch}: ${naive.batchSeconds.map((x) => x.toFixed(1)).join(' / ')} s per batch, CPU ${naive.cpuSeconds.map((x) => x.toFixed(1)).join(' / ')} s (warm-up ${naive.warmupSeconds.toFixed(1)} s); wasm heap after each: ${heapBytes.map((b) => (b / 1e6).toFixed(0)).join(' / ')} MB`);
+  return { backend: s.backend, naive, heapBytes, failedAfter: error ? { batches: heapBytes.length, error } : undefined, maxRssBytes: peakRss() };
 }
 
 /** (a) a real cached run: trainModel as `graft finetune` calls it, with timestamps on its log lines. */
@@ -442,13 +454,14 @@ function parseArgs(argv: string[]): Args & { clean: boolean } {
   const value = (flag: string, fallback: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : fallback);
   const part = value('--part', 'all');
   const groups: Record<string, string[]> = {
-    all: ['a-graft', 'a-torch', 'a-real', 'b-graft', 'b-torch'],
-    a: ['a-graft', 'a-torch', 'a-real'],
-    'a-rates': ['a-graft', 'a-torch'],
+    all: ['a-prefix', 'a-naive', 'a-torch', 'a-real', 'b-graft', 'b-torch'],
+    a: ['a-prefix', 'a-naive', 'a-torch', 'a-real'],
+    'a-rates': ['a-prefix', 'a-naive', 'a-torch'],
+    'a-graft': ['a-prefix', 'a-naive'],
     b: ['b-graft', 'b-torch'],
     table: [],
   };
-  const single = ['a-graft', 'a-torch', 'a-real', 'b-graft', 'b-torch'];
+  const single = ['a-prefix', 'a-naive', 'a-torch', 'a-real', 'b-graft', 'b-torch'];
   if (!(part in groups) && !single.includes(part)) throw new Error(`--part ${part}: choose from ${[...Object.keys(groups), ...single].join(', ')}`);
   const skipTorch = argv.includes('--skip-torch');
   const parts = new Set((groups[part] ?? [part]).filter((p) => !(skipTorch && p.endsWith('-torch'))));
@@ -560,7 +573,8 @@ function printTable(results: Results, graftThreads: number): void {
   }
   for (const f of failed) row(`naive training step @${f.batch}`, 'measured', 'FAILS', '', '', '', '', '', f.error.slice(0, 60));
   if (gn || tt) {
-    row(`naive training step (no cache), images/s: graft @${gn?.naive.batch ?? '–'}, PyTorch @${tt?.batch ?? '–'}`, 'measured', fmt(gn?.naive.imagesPerSecond), fmt(tt?.imagesPerSecond), ratio(gn?.naive.imagesPerSecond, tt?.imagesPerSecond),
+    const partial = gn?.failedAfter ? ` (${gn.naive.batchSeconds.length} batches, then out of heap)` : '';
+    row(`naive training step (no cache), images/s: graft @${gn?.naive.batch ?? '–'}${partial}, PyTorch @${tt?.batch ?? '–'}`, 'measured', fmt(gn?.naive.imagesPerSecond), fmt(tt?.imagesPerSecond), ratio(gn?.naive.imagesPerSecond, tt?.imagesPerSecond),
       fmt(gn?.naive.imagesPerCpuSecond), fmt(torchIdle(tt)), ratio(gn?.naive.imagesPerCpuSecond, torchIdle(tt)), '3.3');
   }
   if (g || tc) {
@@ -630,17 +644,19 @@ async function main(): Promise<void> {
     console.log(`skipped: ${PYTHON} cannot import torch and torchvision (Debian's python3-torch, python3-torchvision make the models)`);
     return;
   }
-  const needs = { vgg: args.parts.has('a-graft') || args.parts.has('a-real'), resnet: args.parts.has('b-graft') };
+  const needs = { vgg: args.parts.has('a-prefix') || args.parts.has('a-naive') || args.parts.has('a-real'), resnet: args.parts.has('b-graft') };
   const paths = args.parts.size ? await setup(args, needs) : undefined;
   const k = String(args.batches);
   const gt = args.graftThreads;
   const g = `graft-t${gt}`;
-  if (paths && args.parts.has('a-graft')) {
+  if (paths && args.parts.has('a-prefix')) {
     saveResult(args.dir, `${g}-a-prefix`, nodeChild('a-prefix', [paths.vgg, paths.images, k, args.dir], `graft (a) frozen prefix: ${args.batches} + 1 batches of ${BATCH}; cached epochs; checkpoint (${gt} thread(s))`, gt));
-    // The naive step at batch 32 may not fit wasm's 4 GB heap: then at 16, 8, 4, over as many
-    // images (K·32) as at 32.
+  }
+  if (paths && args.parts.has('a-naive')) {
+    // The naive step at batch 32 may not fit wasm's 4 GB heap: then at 16, 8, 4, 2, over as many
+    // images (K·32) as at 32. A run that fails after some batches keeps their timings.
     for (const file of readdirSync(path.join(args.dir, 'results'))) if (file.startsWith(`${g}-a-naive-`)) rmSync(path.join(args.dir, 'results', file));
-    for (const batch of [BATCH, BATCH / 2, BATCH / 4, BATCH / 8]) {
+    for (const batch of [BATCH, BATCH / 2, BATCH / 4, BATCH / 8, BATCH / 16]) {
       const count = (args.batches * BATCH) / batch;
       const result = nodeChild<{ error?: string }>('a-naive', [paths.vgg, paths.images, String(count), String(batch)], `graft (a) naive step: ${count} + 1 batches of ${batch} (${gt} thread(s))`, gt);
       saveResult(args.dir, `${g}-a-naive-${batch}`, result);

@@ -14,6 +14,8 @@
 #             (default: ../shared/fixtures/real/xor next to the repository)
 #   SEED      seed for the fresh weights and the shuffling (default 1)
 #   GRAFT     how to run graft (default: node bin/graft.js of this repository)
+#   THREADS   wasm threads for train, finetune and evaluate (default: graft's; a 2-5-7-1 network
+#             is too small to gain from more than one)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,6 +31,9 @@ mkdir -p "$out"
 
 # Keras's fit: no validation split, reshuffled every epoch. The model to keep is the last epoch's.
 common=(--optimizer sgd --lr 0.05 --epochs 5 --val-split 0 --seed "$seed")
+threads=()
+if [[ -n "${THREADS:-}" ]]; then threads=(--threads "$THREADS"); fi
+common+=("${threads[@]}")
 
 echo "== 1. large set, from scratch"
 "${graft[@]}" train --arch "$net" --data "$large" --batch-size 100 --out "$out/large" "${common[@]}"
@@ -44,7 +49,7 @@ echo "== 3. small set, from scratch"
 
 echo "== accuracy on the large set"
 for run in large finetuned scratch; do
-  "${graft[@]}" evaluate --model "$out/$run/last" --data "$large" --json >"$out/$run-on-large.json"
+  "${graft[@]}" evaluate --model "$out/$run/last" --data "$large" --json "${threads[@]}" >"$out/$run-on-large.json"
 done
 "${graft[@]}" plot-boundary "$out/large/last" --data "$large" --out "$out/large-boundary.png"
 "${graft[@]}" plot-boundary "$out/finetuned/last" --data "$small" --out "$out/finetuned-boundary.png"

@@ -26,7 +26,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
       .option('batch-size', { type: 'number', default: 100 })
       .option('label-column', { type: 'string', describe: 'Label column of a table (default the last)' })
       .option('backend', { choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const, default: 'auto' as const })
-      .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: all cores; 1 = single-threaded)' })
+      .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: $GRAFT_THREADS, else all cores; 1 = single-threaded)' })
       .option('scale', { type: 'number', describe: 'Override the image scale of graft.json' })
       .option('mean', { type: 'string', describe: 'Override the per-channel mean' })
       .option('std', { type: 'string', describe: 'Override the per-channel std' })

@@ -40,7 +40,7 @@ export const predictCommand: CommandModule<object, PredictArgs> = {
       .option('channel-order', { choices: ['RGB', 'BGR', 'GRAY'] as const, describe: 'Channel order the model expects' })
       .option('input-size', { type: 'string', describe: 'Resize images to H,W (default: the model input)' })
       .option('backend', { choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const, default: 'auto' as const, describe: 'Compute backend' })
-      .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: all cores; 1 = single-threaded)' })
+      .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: $GRAFT_THREADS, else all cores; 1 = single-threaded)' })
       .option('json', { type: 'boolean', describe: 'Print JSON' })
       .example('$0 predict lenet/ digit.png --scale 0.00390625', 'top-5 classes of an image')
       .example('$0 predict alexnet/ --input x.npy --layer pool5 --save pool5.npy', 'one layer on a raw NCHW array'),

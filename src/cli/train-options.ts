@@ -65,7 +65,7 @@ export function trainOptions<T>(y: Argv<T>): Argv<T & TrainArgs> {
     .option('shuffle', { type: 'boolean', describe: 'Reshuffle the training data every epoch (default; --no-shuffle to keep the order)' })
     .option('resume', { type: 'boolean', describe: 'Continue the run in --out from its last checkpoint' })
     .option('backend', { choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const, default: 'auto' as const, describe: 'Compute backend' })
-    .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: all cores; 1 = single-threaded)' })
+    .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: $GRAFT_THREADS, else all cores; 1 = single-threaded)' })
     .option('scale', { type: 'number', describe: 'Image preprocessing: multiply 0..255 pixels (default from graft.json)' })
     .option('mean', { type: 'string', describe: 'Per-channel mean subtracted after scaling' })
     .option('std', { type: 'string', describe: 'Per-channel divisor' })

@@ -10,7 +10,10 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { UsageError } from '../errors.js';
 import { registerWasmTrainingKernels } from './kernels/register.js';
-import { defaultThreadCount, selectWasm, wasmThreadsInfo } from './wasm-threads.js';
+import { defaultThreadCount, installWasmThreads, selectWasm, wasmThreadsInfo } from './wasm-threads.js';
+
+// A plain tf.setBackend('wasm') in this process starts the threaded build too.
+installWasmThreads();
 
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
 

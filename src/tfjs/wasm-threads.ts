@@ -52,8 +52,17 @@ export interface WasmThreadsInfo {
   fallback?: string;
 }
 
-/** The machine's cores (as this process may use them): the default thread count. */
+/**
+ * The default thread count: $GRAFT_THREADS when set (a whole number ≥ 1), else the machine's cores
+ * (as this process may use them).
+ */
 export function defaultThreadCount(): number {
+  const fromEnv = process.env.GRAFT_THREADS;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    const n = Number(fromEnv);
+    if (Number.isInteger(n) && n >= 1) return n;
+    console.warn(`graft: GRAFT_THREADS=${fromEnv} is not a whole number ≥ 1; using all cores`);
+  }
   return Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
 }
 
@@ -189,7 +198,7 @@ function liftCoreCap(imports: Imports, threads: number): boolean {
   for (const table of Object.values(imports)) {
     if (table === null || typeof table !== 'object') continue;
     for (const [key, value] of Object.entries(table)) {
-      if (typeof value === 'function' && value.name === '_emscripten_num_logical_cores') {
+      if (typeof value === 'function' && (value.name === '_emscripten_num_logical_cores' || key === 'emscripten_num_logical_cores')) {
         // init_with_threads_count caps at this / 2.
         table[key] = () => 2 * threads;
         found = true;
@@ -349,6 +358,7 @@ let configuredThreads = 1;
 /** Set once the threaded build failed in this process: later starts go single-threaded at once. */
 let brokenReason: string | null = null;
 let partsHook: ((parts: ThreadedParts) => ThreadedParts) | null = null;
+let checkHook: (() => string | null) | null = null;
 
 const infoByBackend = new WeakMap<tf.KernelBackend, WasmThreadsInfo>();
 
@@ -420,48 +430,71 @@ function productProblem(): string | null {
   return worst <= 1e-5 * Math.max(scale, 1) ? null : `a check product was wrong (max error ${worst.toExponential(2)})`;
 }
 
+/** Threaded backends whose check product came out right. */
+const checked = new WeakSet<tf.KernelBackend>();
+
 /**
  * Selects the 'wasm' backend with `threads` threads (1: tfjs's single-threaded SIMD build) and
  * says what runs. A wasm backend already running with another count is replaced when it holds no
- * tensors; otherwise it is kept (its tensors would be lost), with a warning.
+ * tensors; otherwise it is kept (its tensors would be lost), with a warning. A threaded backend's
+ * first selection checks a product against one computed here; a wrong one means one thread.
  */
 export async function selectWasm(threads: number): Promise<WasmThreadsInfo> {
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`graft: the wasm thread count must be a whole number ≥ 1, not ${threads}`);
   captureOriginal();
   const live = tf.engine().registry['wasm'];
+  let keep = false;
   if (live !== undefined) {
     const info = infoOf(live);
     const same = info.requested === threads || (threads === 1 && !info.threaded);
-    if (same || live.numDataIds() > 0) {
-      if (!same) {
-        console.warn(`graft: the wasm backend already runs ${info.threads} thread(s) and holds tensors; keeping it (a thread count applies from the wasm backend's start)`);
-      }
-      if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend could not start');
-      return info;
+    keep = same || live.numDataIds() > 0;
+    if (!same && keep) {
+      console.warn(`graft: the wasm backend already runs ${info.threads} thread(s) and holds tensors; keeping it (a thread count applies from the wasm backend's start)`);
     }
-    tf.removeBackend('wasm');
+    if (!keep) tf.removeBackend('wasm');
   }
-  installFactory();
-  configuredThreads = threads;
+  if (!keep) {
+    installFactory();
+    configuredThreads = threads;
+  }
   if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend could not start');
-  let info = infoOf(tf.engine().registry['wasm']);
-  if (info.threaded) {
-    let problem: string | null;
-    try {
-      problem = productProblem();
-    } catch (error) {
-      problem = `a check product failed: ${message(error)}`;
-    }
-    if (problem !== null) {
-      brokenReason = problem;
-      warnFallback(problem, threads);
-      tf.removeBackend('wasm');
-      installFactory();
-      if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend could not start');
-      info = infoOf(tf.engine().registry['wasm']);
-    }
+  const backend = tf.engine().registry['wasm'];
+  const info = infoOf(backend);
+  if (!info.threaded || checked.has(backend)) return info;
+  let problem: string | null;
+  try {
+    problem = checkHook ? checkHook() : productProblem();
+  } catch (error) {
+    problem = `a check product failed: ${message(error)}`;
   }
-  return info;
+  if (problem === null) {
+    checked.add(backend);
+    return info;
+  }
+  brokenReason = problem;
+  warnFallback(problem, info.requested);
+  if (backend.numDataIds() > 0) throw new Error(`the threaded wasm backend computes wrongly (${problem}) and already holds tensors`);
+  tf.removeBackend('wasm');
+  installFactory();
+  configuredThreads = info.requested;
+  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend could not start');
+  return infoOf(tf.engine().registry['wasm']);
+}
+
+/**
+ * Makes a plain `tf.setBackend('wasm')` start the threaded build with the default thread count
+ * (when no wasm backend runs yet). Never throws: without it, wasm is tfjs's own, single-threaded.
+ */
+export function installWasmThreads(): void {
+  try {
+    captureOriginal();
+    if (tf.engine().registry['wasm'] === undefined && original !== null) {
+      configuredThreads = defaultThreadCount();
+      installFactory();
+    }
+  } catch {
+    // tfjs's own registration stays
+  }
 }
 
 /** What the live wasm backend runs, or null when none has started. */
@@ -477,6 +510,8 @@ export interface WasmThreadsTestOptions {
   parts?: (parts: ThreadedParts) => ThreadedParts;
   /** The limit on the workers' start (default 30 s). */
   timeoutMs?: number;
+  /** Replaces the check product after the start: a string is what went wrong. */
+  check?: () => string | null;
 }
 
 /**
@@ -488,6 +523,7 @@ export function resetWasmThreadsForTesting(options: WasmThreadsTestOptions = {})
   const { load } = options;
   loadModule = load ? (file) => load(file, require) : (file) => require(file);
   partsHook = options.parts ?? null;
+  checkHook = options.check ?? null;
   startTimeoutMs = options.timeoutMs ?? 30_000;
   brokenReason = null;
   captureOriginal();

@@ -24,7 +24,7 @@ test('SIGINT after the first epoch: clean exit 130, last/ holds the last complet
 
   const run = path.join(work, 'run');
   // The large set at batch 100: ~700 steps an epoch, long enough to be interrupted inside one.
-  const child = spawn(process.execPath, [GRAFT_BIN, 'finetune', '--from', path.join(work, 'start', 'last'), '--data', path.join(XOR, 'xor_complex_large.txt'), '--optimizer', 'sgd', '--lr', '0.05', '--batch-size', '100', '--epochs', '200', '--out', run], { cwd: work });
+  const child = spawn(process.execPath, [GRAFT_BIN, 'finetune', '--from', path.join(work, 'start', 'last'), '--data', path.join(XOR, 'xor_complex_large.txt'), '--optimizer', 'sgd', '--lr', '0.05', '--batch-size', '100', '--epochs', '200', '--threads', '1', '--out', run], { cwd: work });
   let stdout = '';
   let stderr = '';
   let signalled = false;

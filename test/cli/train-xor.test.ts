@@ -42,7 +42,8 @@ test('examples/xor-finetune.sh (seed 1): train, fine-tune from layer 2, from scr
   const out = path.join(work, 'script');
   const run = spawnSync('bash', [path.join(REPO, 'examples', 'xor-finetune.sh'), out], {
     encoding: 'utf8',
-    env: { ...process.env, XOR_DATA: XOR, SEED: '1', GRAFT: `${process.execPath} ${path.join(REPO, 'bin', 'graft.js')}` },
+    // One wasm thread: the network is tiny, and the suite runs two test files at once.
+    env: { ...process.env, XOR_DATA: XOR, SEED: '1', THREADS: '1', GRAFT: `${process.execPath} ${path.join(REPO, 'bin', 'graft.js')}` },
     maxBuffer: 16 * 1024 * 1024,
   });
   assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
@@ -88,7 +89,7 @@ test('examples/xor-finetune.sh (seed 1): train, fine-tune from layer 2, from scr
 
 for (const seed of [2, 3]) {
   test(`the same experiment in-process, seed ${seed}`, async (t) => {
-    const common = { optimizer: 'sgd' as const, lr: 0.05, epochs: 5, valSplit: 0, seed, progress: false };
+    const common = { optimizer: 'sgd' as const, lr: 0.05, epochs: 5, valSplit: 0, seed, threads: 1, progress: false };
     const dir = (name: string) => path.join(work, `seed${seed}`, name);
     await trainModel({ ...common, arch: NET, data: LARGE, batchSize: 100, out: dir('large') });
     const tuned = await trainModel({ ...common, from: path.join(dir('large'), 'last'), unfreezeFrom: '2', data: SMALL, batchSize: 5, out: dir('finetuned') });
@@ -96,7 +97,7 @@ for (const seed of [2, 3]) {
     await trainModel({ ...common, arch: NET, data: SMALL, batchSize: 5, out: dir('scratch') });
     const accuracy = {} as Runs;
     for (const name of ['large', 'finetuned', 'scratch'] as const) {
-      accuracy[name] = (await evaluateModel({ model: path.join(dir(name), 'last'), data: LARGE })).accuracy;
+      accuracy[name] = (await evaluateModel({ model: path.join(dir(name), 'last'), data: LARGE, threads: 1 })).accuracy;
     }
     assert.ok(existsSync(path.join(dir('finetuned'), 'boundary.png')));
     results.set(seed, accuracy);

@@ -201,6 +201,10 @@ test('fallback: the workers never report loaded (time limit)', async (t) => {
   await expectFallback(t, { parts: (parts) => ({ ...parts, factory: () => new Promise(() => undefined) }), timeoutMs: 300 }, /did not start within 0\.3 s/);
 });
 
+test('fallback: the threaded backend starts but computes a wrong product', async (t) => {
+  await expectFallback(t, { check: () => 'simulated wrong product' }, /simulated wrong product/);
+});
+
 test('the cores / 2 cap: lifted, or (when it cannot be) a fallback on a 2-core machine', async (t) => {
   // emscripten_num_logical_cores is os.cpus().length under Node; tfjs halves it.
   const capped = Math.min(2, Math.floor((await import('node:os')).cpus().length / 2));
