@@ -6,7 +6,9 @@
  *       threaded SIMD build, src/tfjs/wasm-threads.ts), then one training step of a small CNN.
  *       FLOPs count 2 per multiply-add of the convolution or product itself (a backward kernel is
  *       credited with its forward's FLOPs); pooling has none, so it is in ms only. Times are the
- *       best of --repeats runs after a warm-up: the least disturbed by whatever else runs.
+ *       best of --repeats runs after a warm-up: the least disturbed by whatever else runs. "cores
+ *       busy" is the process's CPU time over wall time while timing (per thread count): on a
+ *       machine that other work keeps busy, threads that get no core show there.
  *
  *   npm run build && node dist/bench/train-speed.js [--part c] [--threads 1,2] [--repeats 5] [--json out.json]
  *
@@ -40,20 +42,25 @@ interface Timing {
   threads: number;
   ms: number;
   gflops: number | null;
+  /** Process CPU time over wall time while timing: how many cores the runs kept busy. */
+  cores: number;
 }
 
 let repeats = 5;
 
-/** Best of `repeats` runs after a warm-up, in ms. */
-function bestMs(run: () => void): number {
+/** Best of `repeats` runs after a warm-up, in ms, and the cores they kept busy. */
+function bestMs(run: () => void): { ms: number; cores: number } {
   run();
   let best = Infinity;
+  const cpu = process.cpuUsage();
+  const began = performance.now();
   for (let i = 0; i < repeats; i++) {
     const start = performance.now();
     run();
     best = Math.min(best, performance.now() - start);
   }
-  return best;
+  const used = process.cpuUsage(cpu);
+  return { ms: best, cores: (used.user + used.system) / 1000 / (performance.now() - began) };
 }
 
 /** Seeded-free but reproducible enough: timings do not depend on the values. */
@@ -182,11 +189,15 @@ async function timeTrainingStep(threads: number): Promise<Timing> {
   };
   await step();
   let best = Infinity;
+  const cpu = process.cpuUsage();
+  const began = performance.now();
   for (let i = 0; i < repeats; i++) best = Math.min(best, await step());
+  const used = process.cpuUsage(cpu);
+  const cores = (used.user + used.system) / 1000 / (performance.now() - began);
   tf.dispose([xs, ys]);
   model.optimizer.dispose();
   model.dispose();
-  return { group: STEP_GROUP, what: 'model.trainOnBatch (forward, backward, Adam)', threads, ms: best, gflops: null };
+  return { group: STEP_GROUP, what: 'model.trainOnBatch (forward, backward, Adam)', threads, ms: best, gflops: null, cores };
 }
 
 async function threadsPart(): Promise<void> {
@@ -200,9 +211,9 @@ async function threadsPart(): Promise<void> {
     console.log(`backend: ${describeBackend()}${info?.fallback ? ` (fell back: ${info.fallback})` : ''}`);
     for (const c of threadCases()) {
       const { run, inputs } = c.setup();
-      const ms = bestMs(run);
+      const { ms, cores } = bestMs(run);
       tf.dispose(inputs);
-      timings.push({ group: c.group, what: c.what, threads, ms, gflops: c.flops === null ? null : c.flops / ms / 1e6 });
+      timings.push({ group: c.group, what: c.what, threads, ms, gflops: c.flops === null ? null : c.flops / ms / 1e6, cores });
     }
     timings.push(await timeTrainingStep(threads));
     if (tf.memory().numTensors !== 0) console.log(`(${tf.memory().numTensors} tensors left on the backend)`);
@@ -210,7 +221,7 @@ async function threadsPart(): Promise<void> {
   // One row per kernel: GFLOP/s (or ms) per thread count, and the speed-up of the last over the first.
   const rate = (t: Timing | undefined) => (t === undefined ? '' : t.gflops === null ? `${t.ms.toFixed(1)} ms` : `${t.gflops.toFixed(1)} GF/s`);
   let group = '';
-  const header = `  ${'kernel'.padEnd(46)}${counts.map((t) => `${t} thread${t === 1 ? '' : 's'}`.padStart(13)).join('')}   speed-up`;
+  const header = `  ${'kernel'.padEnd(46)}${counts.map((t) => `${t} thread${t === 1 ? '' : 's'}`.padStart(13)).join('')}   speed-up   cores busy`;
   for (const row of timings.filter((t) => t.threads === counts[0])) {
     if (row.group !== group) {
       group = row.group;
@@ -221,7 +232,8 @@ async function threadsPart(): Promise<void> {
     const first = same[0];
     const last = same[same.length - 1];
     const speedup = first && last ? first.ms / last.ms : NaN;
-    console.log(`  ${row.what.padEnd(46)}${same.map((t) => rate(t).padStart(13)).join('')}   ${speedup.toFixed(2)}×`);
+    const busy = same.map((t) => (t === undefined ? '-' : t.cores.toFixed(1))).join(' / ');
+    console.log(`  ${row.what.padEnd(46)}${same.map((t) => rate(t).padStart(13)).join('')}   ${`${speedup.toFixed(2)}×`.padStart(8)}   ${busy}`);
   }
   const json = option('json');
   if (json) writeFileSync(json, `${JSON.stringify({ part: 'c', counts, loadavg: loadavg(), timings }, null, 2)}\n`);
