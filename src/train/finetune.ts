@@ -118,10 +118,14 @@ async function loadStartingModel(options: TrainOptions, log: (line: string) => v
 }
 
 /** The classifier to train: the model's own head when it fits the data, else a new one. */
-function adaptHead(model: tf.LayersModel, classes: number, options: TrainOptions, seed: number, log: (line: string) => void): Classifier {
+function adaptHead(model: tf.LayersModel, classes: number, options: TrainOptions, seed: number, log: (line: string) => void, blobs: Record<string, string> = {}): Classifier {
   if (options.cutAt !== undefined) {
     log(`cutting at ${options.cutAt} and adding a new ${classes}-class Dense head`);
-    return cutAt(model, options.cutAt, classes, seed);
+    // A source blob name (graft.json `layers`) means the source's value: Chainer's `fc7` and Caffe's
+    // in-place `fc7` blob are the activations after ReLU, not the Dense layer's raw output.
+    const layer = model.layers.some((l) => l.name === blobs[options.cutAt!]) ? blobs[options.cutAt] : options.cutAt;
+    if (layer !== options.cutAt) log(`--cut-at ${options.cutAt}: the source's ${options.cutAt} is layer ${layer}`);
+    return cutAt(model, layer, classes, seed);
   }
   if (options.head === 'gap') {
     log(`replacing the top with GlobalAveragePooling2D + a new ${classes}-class Dense head`);
@@ -205,7 +209,7 @@ async function trainLoaded(options: TrainOptions, { backend, log, resumed, model
   const perClass = (labels: Int32Array) => dataset.classNames.map((name, c) => `${name} ${labels.filter((l) => l === c).length}`).join(', ');
   log(`data: ${train.count} training (${perClass(train.labels)})${validation ? `, ${validation.count} validation (${perClass(validation.labels)})` : ''}`);
 
-  const classifier = options.resume ? asClassifier(model) : adaptHead(model, classes, options, seed, log);
+  const classifier = options.resume ? asClassifier(model) : adaptHead(model, classes, options, seed, log, graft.layers);
   owned.push(classifier.logits);
   if (options.reinit?.length) log(`re-initialised: ${reinitialize(classifier.logits, options.reinit, seed).join(', ')}`);
   // Resumed without freezing flags: freeze what the first run froze (last/model.json keeps each
