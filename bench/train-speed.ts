@@ -3,7 +3,9 @@
  *
  *   (c) threads: every graft wasm gradient kernel (src/tfjs/kernels) beside the forward kernel it
  *       mirrors, and the main forward ops, in GFLOP/s on 1 thread and on all threads (the
- *       threaded SIMD build, src/tfjs/wasm-threads.ts), then one training step of a small CNN.
+ *       threaded SIMD build, src/tfjs/wasm-threads.ts), a few small element-wise ops (where
+ *       handing work to another thread costs more than it saves), then training steps of a small
+ *       CNN and of a VGG-like block.
  *       FLOPs count 2 per multiply-add of the convolution or product itself (a backward kernel is
  *       credited with its forward's FLOPs); pooling has none, so it is in ms only. Times are the
  *       best of --repeats runs after a warm-up: the least disturbed by whatever else runs. "cores
@@ -151,16 +153,34 @@ function threadCases(): Case[] {
     const label = 'matMul 1024×1024·1024×1024';
     cases.push(kernelCase(label, 'forward BatchMatMul', 2 * 1024 ** 3, tf.BatchMatMul, () => ({ a: uniform([1024, 1024]), b: uniform([1024, 1024]) }), { transposeA: false, transposeB: false }));
   }
+  {
+    // Small element-wise ops (activations, Adam's updates): XNNPACK splits some of them over the
+    // threads too, and waking a sleeping thread can cost more than the work.
+    const label = 'small element-wise ops (no FLOPs counted)';
+    cases.push(
+      kernelCase(label, 'Relu 32×32×32×32', null, tf.Relu, () => ({ x: uniform([32, 32, 32, 32]) }), {}),
+      kernelCase(label, 'Square 2048×256', null, tf.Square, () => ({ x: uniform([2048, 256]) }), {}),
+      kernelCase(label, 'Add 2048×256', null, tf.Add, () => ({ a: uniform([2048, 256]), b: uniform([2048, 256]) }), {}),
+      kernelCase(label, 'MaxPool 2×2 32×32×32×32', null, tf.MaxPool, () => ({ x: uniform([32, 32, 32, 32]) }), { filterSize: 2, strides: 2, pad: 'valid' }),
+    );
+  }
   return cases;
 }
 
-const STEP_GROUP = 'training step, small CNN, batch 32 of 32×32×3';
+interface StepModel {
+  group: string;
+  input: [number, number, number];
+  batch: number;
+  layers: (init: (seed: number) => ReturnType<typeof tf.initializers.glorotUniform>) => tf.layers.Layer[];
+}
 
-/** A small CNN (conv, pool, depthwise, strided conv, dense), Adam, categorical cross-entropy. */
-function smallCnn(): tf.LayersModel {
-  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
-  const model = tf.sequential({
-    layers: [
+/** Training steps: a small CNN (many small ops), and one whose convolutions dominate. */
+const STEP_MODELS: StepModel[] = [
+  {
+    group: 'training step, small CNN (conv, pool, depthwise, dense), batch 32 of 32×32×3',
+    input: [32, 32, 3],
+    batch: 32,
+    layers: (init) => [
       tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1) }),
       tf.layers.maxPooling2d({ poolSize: 2 }),
       tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(2) }),
@@ -171,17 +191,29 @@ function smallCnn(): tf.LayersModel {
       tf.layers.dense({ units: 256, activation: 'relu', kernelInitializer: init(5) }),
       tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: init(6) }),
     ],
-  });
-  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
-  return model;
-}
+  },
+  {
+    group: 'training step, VGG-like block (4 conv 3×3, 64–128 channels), batch 8 of 56×56×3',
+    input: [56, 56, 3],
+    batch: 8,
+    layers: (init) => [
+      tf.layers.conv2d({ inputShape: [56, 56, 3], filters: 64, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1) }),
+      tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(2) }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.conv2d({ filters: 128, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(3) }),
+      tf.layers.conv2d({ filters: 128, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(4) }),
+      tf.layers.globalAveragePooling2d({}),
+      tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: init(5) }),
+    ],
+  },
+];
 
 /** One trainOnBatch (forward, backward, Adam update, the loss read back), best of `repeats`. */
-async function timeTrainingStep(threads: number): Promise<Timing> {
-  const batch = 32;
-  const model = smallCnn();
-  const xs = uniform([batch, 32, 32, 3]);
-  const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10));
+async function timeTrainingStep(spec: StepModel, threads: number): Promise<Timing> {
+  const model = tf.sequential({ layers: spec.layers((seed) => tf.initializers.glorotUniform({ seed })) });
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  const xs = uniform([spec.batch, ...spec.input]);
+  const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: spec.batch }, (_, i) => i % 10), 'int32'), 10));
   const step = async () => {
     const start = performance.now();
     await model.trainOnBatch(xs, ys);
@@ -197,7 +229,7 @@ async function timeTrainingStep(threads: number): Promise<Timing> {
   tf.dispose([xs, ys]);
   model.optimizer.dispose();
   model.dispose();
-  return { group: STEP_GROUP, what: 'model.trainOnBatch (forward, backward, Adam)', threads, ms: best, gflops: null, cores };
+  return { group: spec.group, what: 'model.trainOnBatch (forward, backward, Adam)', threads, ms: best, gflops: null, cores };
 }
 
 async function threadsPart(): Promise<void> {
@@ -215,7 +247,7 @@ async function threadsPart(): Promise<void> {
       tf.dispose(inputs);
       timings.push({ group: c.group, what: c.what, threads, ms, gflops: c.flops === null ? null : c.flops / ms / 1e6, cores });
     }
-    timings.push(await timeTrainingStep(threads));
+    for (const spec of STEP_MODELS) timings.push(await timeTrainingStep(spec, threads));
     if (tf.memory().numTensors !== 0) console.log(`(${tf.memory().numTensors} tensors left on the backend)`);
   }
   // One row per kernel: GFLOP/s (or ms) per thread count, and the speed-up of the last over the first.
