@@ -19,6 +19,7 @@
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { describeBackend, useBackend } from '../src/tfjs/backend.js';
 import { defaultThreadCount, wasmThreadsInfo } from '../src/tfjs/wasm-threads.js';
 
@@ -36,6 +37,8 @@ interface Case {
   flops: number | null;
   /** Makes its inputs and returns them with the timed call (which disposes its outputs). */
   setup: () => { run: () => void; inputs: tf.Tensor[] };
+  /** Time one run after the warm-up (tfjs's own slow kernels), not the best of --repeats. */
+  once?: boolean;
 }
 
 interface Timing {
@@ -50,13 +53,13 @@ interface Timing {
 
 let repeats = 5;
 
-/** Best of `repeats` runs after a warm-up, in ms, and the cores they kept busy. */
-function bestMs(run: () => void): { ms: number; cores: number } {
+/** Best of `times` runs after a warm-up, in ms, and the cores they kept busy. */
+function bestMs(run: () => void, times = repeats): { ms: number; cores: number } {
   run();
   let best = Infinity;
   const cpu = process.cpuUsage();
   const began = performance.now();
-  for (let i = 0; i < repeats; i++) {
+  for (let i = 0; i < times; i++) {
     const start = performance.now();
     run();
     best = Math.min(best, performance.now() - start);
@@ -88,7 +91,44 @@ function kernelCase(group: string, what: string, flops: number | null, kernel: s
   };
 }
 
-function threadCases(): Case[] {
+/**
+ * A kernel config of tfjs-backend-wasm's own, captured before graft replaced it, called directly on
+ * the current backend (its setup, which tfjs no longer runs once it is unregistered, first).
+ */
+function originalCase(group: string, what: string, flops: number, config: tf.KernelConfig | undefined, make: () => Record<string, tf.Tensor>, attrs: tf.NamedAttrMap): Case[] {
+  if (config === undefined) return [];
+  return [
+    {
+      group,
+      what,
+      flops,
+      once: true,
+      setup: () => {
+        const backend = tf.backend() as BackendWasm;
+        config.setupFunc?.(backend);
+        const inputs = make();
+        return {
+          inputs: Object.values(inputs),
+          run: () => {
+            const out = config.kernelFunc({ inputs, backend, attrs }) as tf.TensorInfo;
+            backend.disposeData(out.dataId);
+          },
+        };
+      },
+    },
+  ];
+}
+
+/** tfjs-backend-wasm's kernels that graft replaces (slow ones), for comparison. */
+interface Originals {
+  conv2DBackpropInput?: tf.KernelConfig;
+  batchMatMul?: tf.KernelConfig;
+}
+
+/** Read as this module loads: before any useBackend registers graft's kernels in their place. */
+const ORIGINALS: Originals = { conv2DBackpropInput: tf.getKernel(tf.Conv2DBackpropInput, 'wasm'), batchMatMul: tf.getKernel(tf.BatchMatMul, 'wasm') };
+
+function threadCases(originals: Originals): Case[] {
   const cases: Case[] = [];
   const n = 4;
   const conv = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1 };
@@ -107,6 +147,20 @@ function threadCases(): Case[] {
       kernelCase(label, 'forward Conv2D', flops, tf.Conv2D, () => ({ x: x(), filter: w() }), attrs),
       kernelCase(label, 'Conv2DBackpropFilter (graft)', flops, tf.Conv2DBackpropFilter, () => ({ x: x(), dy: dy() }), { ...attrs, filterShape: [3, 3, cin, cout] }),
       kernelCase(label, 'Conv2DBackpropInput (graft)', flops, tf.Conv2DBackpropInput, () => ({ dy: dy(), filter: w() }), { ...attrs, inputShape: [n, size, size, cin] }),
+    );
+    if (size === 56) {
+      cases.push(...originalCase(label, 'Conv2DBackpropInput (tfjs-backend-wasm)', flops, originals.conv2DBackpropInput, () => ({ dy: dy(), filter: w() }), { ...attrs, inputShape: [n, size, size, cin] }));
+    }
+  }
+  {
+    // FCN-32s's upsampling: conv2dTranspose 64×64 stride 32 is Conv2DBackpropInput forward.
+    const label = 'conv2dTranspose 64×64 stride 32, 1×16×16×21 → 544×544×21 (FCN-32s)';
+    const flops = 2 * 16 * 16 * 64 * 64 * 21 * 21;
+    const attrs = { strides: 32, pad: 'valid', dataFormat: 'NHWC', dilations: 1, inputShape: [1, 544, 544, 21] };
+    const make = () => ({ dy: uniform([1, 16, 16, 21]), filter: uniform([64, 64, 21, 21]) });
+    cases.push(
+      kernelCase(label, 'Conv2DBackpropInput (graft)', flops, tf.Conv2DBackpropInput, make, attrs),
+      ...originalCase(label, 'Conv2DBackpropInput (tfjs-backend-wasm)', flops, originals.conv2DBackpropInput, make, attrs),
     );
   }
   {
@@ -148,6 +202,12 @@ function threadCases(): Case[] {
       kernelCase(label, 'dx = dy·wᵀ (graft BatchMatMul)', flops, tf.BatchMatMul, () => ({ a: uniform([m, nOut]), b: uniform([k, nOut]) }), { transposeA: false, transposeB: true }),
       kernelCase(label, 'dw = xᵀ·dy (graft BatchMatMul)', flops, tf.BatchMatMul, () => ({ a: uniform([m, k]), b: uniform([m, nOut]) }), { transposeA: true, transposeB: false }),
     );
+    if (m === 64) {
+      cases.push(
+        ...originalCase(label, 'dx = dy·wᵀ (tfjs-backend-wasm)', flops, originals.batchMatMul, () => ({ a: uniform([m, nOut]), b: uniform([k, nOut]) }), { transposeA: false, transposeB: true }),
+        ...originalCase(label, 'dw = xᵀ·dy (tfjs-backend-wasm)', flops, originals.batchMatMul, () => ({ a: uniform([m, k]), b: uniform([m, nOut]) }), { transposeA: true, transposeB: false }),
+      );
+    }
   }
   {
     const label = 'matMul 1024×1024·1024×1024';
@@ -241,9 +301,9 @@ async function threadsPart(): Promise<void> {
     await useBackend('wasm', { threads });
     const info = wasmThreadsInfo();
     console.log(`backend: ${describeBackend()}${info?.fallback ? ` (fell back: ${info.fallback})` : ''}`);
-    for (const c of threadCases()) {
+    for (const c of threadCases(ORIGINALS)) {
       const { run, inputs } = c.setup();
-      const { ms, cores } = bestMs(run);
+      const { ms, cores } = bestMs(run, c.once ? 1 : repeats);
       tf.dispose(inputs);
       timings.push({ group: c.group, what: c.what, threads, ms, gflops: c.flops === null ? null : c.flops / ms / 1e6, cores });
     }
