@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import { parseNumberList, parseShape } from './options.js';
+import { BACKEND_HELP, BACKEND_NAMES, type BackendName } from '../tfjs/backend-names.js';
 
 export interface TrainArgs {
   data: string;
@@ -20,6 +21,7 @@ export interface TrainArgs {
   'lr-mult'?: string[];
   'weight-decay'?: number;
   'batch-size'?: number;
+  'micro-batch'?: number;
   epochs: number;
   'val-split'?: number;
   seed: number;
@@ -28,7 +30,7 @@ export interface TrainArgs {
   cache: boolean;
   shuffle?: boolean;
   resume?: boolean;
-  backend: 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
+  backend: BackendName;
   threads?: number;
   scale?: number;
   mean?: string;
@@ -56,6 +58,7 @@ export function trainOptions<T>(y: Argv<T>): Argv<T & TrainArgs> {
     .option('lr-mult', { type: 'string', array: true, describe: 'PATTERN=K: layers matching PATTERN train at K × the rate (e.g. head=10)' })
     .option('weight-decay', { type: 'number', describe: 'L2 weight decay on kernels (with --resume, the first run\'s unless given)' })
     .option('batch-size', { type: 'number', describe: 'Batch size (default 32; with --resume, the first run\'s)' })
+    .option('micro-batch', { type: 'number', describe: 'Examples per forward/backward pass; larger batches sum the gradients of several passes (default: the whole batch, or what fits in the wasm heap)' })
     .option('epochs', { type: 'number', default: 10, describe: 'Epochs (with --resume: the total to reach)' })
     .option('val-split', { type: 'number', describe: 'Fraction held out for validation, per class (0: none; default 0.3; with --resume, the first run\'s)' })
     .option('seed', { type: 'number', default: 0, describe: 'Seed for the split, shuffling and new weights' })
@@ -64,7 +67,7 @@ export function trainOptions<T>(y: Argv<T>): Argv<T & TrainArgs> {
     .option('cache', { type: 'boolean', default: true, describe: 'Compute the frozen prefix once per example (--no-cache to run it every epoch)' })
     .option('shuffle', { type: 'boolean', describe: 'Reshuffle the training data every epoch (default; --no-shuffle to keep the order)' })
     .option('resume', { type: 'boolean', describe: 'Continue the run in --out from its last checkpoint' })
-    .option('backend', { choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const, default: 'auto' as const, describe: 'Compute backend' })
+    .option('backend', { choices: BACKEND_NAMES, default: 'auto' as const, describe: BACKEND_HELP })
     .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: $GRAFT_THREADS, else all cores; 1 = single-threaded)' })
     .option('scale', { type: 'number', describe: 'Image preprocessing: multiply 0..255 pixels (default from graft.json)' })
     .option('mean', { type: 'string', describe: 'Per-channel mean subtracted after scaling' })
@@ -106,6 +109,7 @@ export function toTrainOptions(args: TrainArgs) {
     lrMult: args['lr-mult'],
     weightDecay: args['weight-decay'],
     batchSize: args['batch-size'],
+    microBatch: args['micro-batch'],
     epochs: args.epochs,
     valSplit: args['val-split'],
     seed: args.seed,

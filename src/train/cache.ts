@@ -17,6 +17,14 @@ export interface CachePlan {
   cutLayer: string;
 }
 
+/**
+ * Also the plan without caching (--no-cache): the prefix then runs on every batch, but in
+ * inference mode and outside the gradient tape. tfjs's tape (and a layers model run with
+ * `training: true`) keeps every forward activation of what it runs, and keeping those of a frozen
+ * VGG16 base overflows wasm's 4 GB heap from batch 8 on, while PyTorch keeps nothing for
+ * parameters with requires_grad=False. Stochastic frozen layers stay after the cut, in training
+ * mode, either way.
+ */
 export function planFeatureCache(model: tf.LayersModel): CachePlan | undefined {
   const calls = layerCalls(model);
   const firstLive = calls.findIndex(

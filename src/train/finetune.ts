@@ -47,6 +47,8 @@ export interface TrainOptions extends PreprocessOverrides, FreezeOptions {
   lrMult?: string[];
   weightDecay?: number;
   batchSize?: number;
+  /** Examples per forward/backward pass (gradient accumulation); default: see src/train/memory.ts. */
+  microBatch?: number;
   epochs?: number;
   valSplit?: number;
   seed?: number;
@@ -256,6 +258,7 @@ async function trainLoaded(options: TrainOptions, { backend, log, resumed, model
     seed,
     shuffle,
     cache: options.cache,
+    microBatch: options.microBatch,
     startEpoch: resumed?.epoch,
     startIteration: resumed?.iteration,
     startElapsed: resumed?.elapsed,

@@ -11,6 +11,7 @@ import { GraftError } from '../errors.js';
 import type { GraftJson } from '../tfjs/graft-json.js';
 import { saveModelDirectory } from '../tfjs/model-dir.js';
 import { planFeatureCache, computeFeatures, type CachePlan } from './cache.js';
+import { chooseMicroBatch } from './memory.js';
 import { type Classifier, withActivation } from './classifier.js';
 import { evaluate, trainEpoch, type Examples } from './loop.js';
 import { disposeGroups, optimizerGroups, type OptimizerOptions, type OptimizerGroup } from './optimizers.js';
@@ -28,6 +29,11 @@ export interface RunOptions {
   shuffle?: boolean;
   /** Cache the frozen, deterministic prefix's features (default true). */
   cache?: boolean;
+  /**
+   * Examples per forward/backward pass (gradient accumulation over a larger batch); default:
+   * the whole batch, or what fits in the wasm heap (src/train/memory.ts).
+   */
+  microBatch?: number;
   /** Epochs already done (resume). */
   startEpoch?: number;
   startIteration?: number;
@@ -70,7 +76,9 @@ export async function runTraining(classifier: Classifier, train: Examples, valid
   let trainData = train;
   let validationData = validation;
   let plan: CachePlan | undefined;
-  if (options.cache !== false) plan = planFeatureCache(classifier.logits);
+  let livePrefix: tf.LayersModel | undefined;
+  const frozenPrefix = planFeatureCache(classifier.logits);
+  if (options.cache !== false) plan = frozenPrefix;
   if (plan) {
     options.log(`caching the output of ${plan.cutLayer}: the layers up to it are frozen and deterministic`);
     const features = await computeFeatures(plan.prefix, train.data, train.shape, train.count, options.batchSize);
@@ -80,7 +88,18 @@ export async function runTraining(classifier: Classifier, train: Examples, valid
       validationData = { ...validation, data: v.data, shape: v.shape };
     }
     model = plan.suffix;
+  } else if (frozenPrefix) {
+    livePrefix = frozenPrefix.prefix;
+    model = frozenPrefix.suffix;
   }
+  const microBatch = chooseMicroBatch(model, options.batchSize, options.microBatch);
+  if (microBatch < options.batchSize) {
+    options.log(
+      `${options.microBatch ? '' : 'to fit in memory, '}each batch of ${options.batchSize} runs as passes of ${microBatch} with gradients summed (BatchNorm statistics per pass)`,
+    );
+  }
+  // Evaluation runs the whole model when only training skips the prefix's tape.
+  const evaluationModel = livePrefix ? classifier.logits : model;
   const groups = optimizerGroups(classifier.logits, options.optimizer);
   if (groups.length === 0) throw new GraftError('nothing to train: every layer is frozen');
   try {
@@ -103,6 +122,8 @@ export async function runTraining(classifier: Classifier, train: Examples, valid
       try {
         result = await trainEpoch({
           model,
+          prefix: livePrefix,
+          microBatch,
           activation: classifier.activation,
           classes: classifier.classes,
           groups,
@@ -127,7 +148,7 @@ export async function runTraining(classifier: Classifier, train: Examples, valid
       const record: EpochRecord = { epoch, iteration, 'main/loss': result.loss, 'main/accuracy': result.accuracy, elapsed_time: 0 };
       let score = result.accuracy;
       if (validationData && validationData.count > 0) {
-        const v = await evaluate(model, classifier.activation, classifier.classes, validationData, options.batchSize);
+        const v = await evaluate(evaluationModel, classifier.activation, classifier.classes, validationData, options.batchSize);
         record['validation/main/loss'] = v.loss;
         record['validation/main/accuracy'] = v.accuracy;
         score = v.accuracy;

@@ -23,14 +23,16 @@ before(async () => {
   images = await makeImageFolder(path.join(work, 'images'), 30);
 });
 
-async function run(cache: boolean): Promise<{ summary: TrainSummary; lines: string[] }> {
+async function run(cache: boolean, microBatch?: number, optimizer: 'adam' | 'sgd' = 'adam'): Promise<{ summary: TrainSummary; lines: string[] }> {
   const lines: string[] = [];
   const summary = await trainModel({
     from: lenet,
     data: images.root,
-    out: path.join(work, cache ? 'cached' : 'uncached'),
+    out: path.join(work, `${cache ? 'cached' : 'uncached'}-${optimizer}${microBatch ? `-micro${microBatch}` : ''}`),
     freezeTo: 'conv2',
     cache,
+    microBatch,
+    optimizer,
     epochs: 3,
     batchSize: 16,
     lr: 1e-3,
@@ -49,8 +51,8 @@ test('cache on and --no-cache give the same weights and the same log, up to floa
   assert.equal(uncached.summary.cachedAt, undefined);
   assert.ok(!uncached.lines.some((l) => l.startsWith('caching')));
 
-  const a = await weightsOf(path.join(work, 'cached', 'last'));
-  const b = await weightsOf(path.join(work, 'uncached', 'last'));
+  const a = await weightsOf(path.join(work, 'cached-adam', 'last'));
+  const b = await weightsOf(path.join(work, 'uncached-adam', 'last'));
   const original = await weightsOf(lenet);
   let worst = 0;
   for (const [name, value] of b) {
@@ -69,4 +71,23 @@ test('cache on and --no-cache give the same weights and the same log, up to floa
   );
   // And it trained (3 classes: chance is 1/3).
   assert.ok(cached.summary.records[2]['validation/main/accuracy']! > 0.6, JSON.stringify(cached.summary.records));
+});
+
+test('--micro-batch: a batch of 16 as passes of 6, 6 and 4 with summed gradients gives the batch\'s weights', async (t) => {
+  // SGD, not Adam: Adam's step barely changes when every gradient is scaled alike, so only SGD
+  // shows whether each pass's share of the batch is weighted right.
+  await run(false, undefined, 'sgd');
+  const split = await run(false, 6, 'sgd');
+  assert.ok(split.lines.includes('each batch of 16 runs as passes of 6 with gradients summed (BatchNorm statistics per pass)'), split.lines.join('\n'));
+  const whole = await weightsOf(path.join(work, 'uncached-sgd', 'last'));
+  const parts = await weightsOf(path.join(work, 'uncached-sgd-micro6', 'last'));
+  const original = await weightsOf(lenet);
+  let worst = 0;
+  for (const [name, value] of whole) {
+    const error = relative(parts.get(name)!, value);
+    worst = Math.max(worst, error);
+    assert.ok(error <= 1e-5, `${name}: relative difference ${error}`);
+  }
+  assert.ok(relative(whole.get('ip1/kernel')!, original.get('ip1/kernel')!) > 1e-4, 'SGD moved ip1');
+  t.diagnostic(`largest relative difference between whole and split batches: ${worst.toExponential(2)}`);
 });

@@ -1,0 +1,62 @@
+/**
+ * How many examples one forward/backward pass may take. tfjs's gradient tape keeps every
+ * intermediate tensor of the forward pass until the backward pass has used it, and the wasm
+ * backend keeps all tensors in one wasm32 heap that cannot grow past 4 GiB: past that it aborts
+ * ("memory access out of bounds") and takes the process with it, so a batch is split before it
+ * gets there (gradient accumulation, src/train/loop.ts). Other backends are left to their own
+ * memory.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { UsageError } from '../errors.js';
+
+/** wasm32's ceiling (tfjs-backend-wasm is built with ALLOW_MEMORY_GROWTH up to 4 GiB). */
+const WASM_HEAP_BYTES = 4 * 1024 ** 3;
+
+/**
+ * Heap bytes a training step takes per float of layer output, per example. Measured on the wasm
+ * backend from the heap's growth between batch 2 and batch 4 of a resnet18 step (Adam, BatchNorm
+ * in training mode): 207 MB per example over 8.78 M output floats, 23.6 bytes: the tape keeps
+ * several tensors per layer (BatchNorm's centred input and variance terms, ReLU's output) and
+ * the backward pass allocates as many again while the forward's are still held.
+ */
+const STEP_BYTES_PER_OUTPUT_FLOAT = 24;
+
+/** Kept below the ceiling: the allocator fragments, and an abort loses the whole run. */
+const HEAP_USABLE_FRACTION = 0.85;
+
+/** Heap kept free for the weights' gradients, optimizer slots, the batch and the allocator's slack. */
+function reservedBytes(model: tf.LayersModel): number {
+  const parameters = model.weights.reduce((sum, w) => sum + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
+  // weights + gradients + running sum of gradients + two Adam slots, and 512 MiB of slack.
+  return parameters * 4 * 5 + 512 * 1024 ** 2;
+}
+
+/** Floats the layers of `model` output for one example (what the tape keeps, up to a factor). */
+export function outputFloatsPerExample(model: tf.LayersModel): number {
+  let floats = 0;
+  for (const layer of model.layers) {
+    if (layer.getClassName() === 'InputLayer') continue;
+    const shapes = (Array.isArray(layer.outputShape[0]) ? layer.outputShape : [layer.outputShape]) as (number | null)[][];
+    for (const shape of shapes) floats += shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
+  }
+  return floats;
+}
+
+/**
+ * The micro-batch for training `model` at `batchSize` on the current backend: `requested` when
+ * given, else the whole batch unless its tape would not fit in the wasm heap.
+ */
+export function chooseMicroBatch(model: tf.LayersModel, batchSize: number, requested?: number): number {
+  if (requested !== undefined) {
+    if (!Number.isInteger(requested) || requested < 1) throw new UsageError(`--micro-batch must be a whole number ≥ 1, not ${requested}`);
+    return Math.min(requested, batchSize);
+  }
+  if (tf.getBackend() !== 'wasm') return batchSize;
+  const perExample = outputFloatsPerExample(model) * STEP_BYTES_PER_OUTPUT_FLOAT;
+  const available = WASM_HEAP_BYTES * HEAP_USABLE_FRACTION - reservedBytes(model);
+  const fits = Math.max(1, Math.floor(available / Math.max(perExample, 1)));
+  if (fits >= batchSize) return batchSize;
+  // Equal passes rather than a full ones and a remainder: 32 over a limit of 12 → 11, 11, 10.
+  const passes = Math.ceil(batchSize / fits);
+  return Math.ceil(batchSize / passes);
+}
