@@ -48,6 +48,8 @@ const TORCH_SCRIPT = [path.resolve(here, '../../bench/finetune_torch.py'), path.
 let graftThreads = 1;
 
 const BATCH = 32;
+/** Longest a child may run (each stays well under it on the 2-core machine). */
+const CHILD_TIMEOUT_S = 420;
 const TRAIN = 1400;
 const VALIDATION = 600;
 const EPOCHS = 20;
@@ -254,16 +256,21 @@ async function childSeedPrefix(model: string, images: string, batches: number, w
  * (it only grows: what the step needs, and whether it creeps up). A run that runs out of heap
  * after the warm-up batch and at least one more keeps the timings of those that finished.
  */
-async function timedTraining(classifier: { logits: import('@tensorflow/tfjs').LayersModel; activation: 'softmax' | 'sigmoid'; classes: number }, groups: import('../src/train/optimizers.js').OptimizerGroup[], examples: ReturnType<typeof firstExamples>, batch: number, label: string) {
+async function timedTraining(classifier: { logits: import('@tensorflow/tfjs').LayersModel; activation: 'softmax' | 'sigmoid'; classes: number }, groups: import('../src/train/optimizers.js').OptimizerGroup[], examples: ReturnType<typeof firstExamples>, batch: number, label: string, plan?: { prefix: import('@tensorflow/tfjs').LayersModel; suffix: import('@tensorflow/tfjs').LayersModel }) {
   const tf = await import('@tensorflow/tfjs');
   const { disposeGroups } = await import('../src/train/optimizers.js');
   const { trainEpoch } = await import('../src/train/loop.js');
+  const { chooseMicroBatch } = await import('../src/train/memory.js');
+  // As runTraining does: the frozen prefix (if any) outside the tape, and passes that fit the heap.
+  const model = plan?.suffix ?? classifier.logits;
+  const microBatch = chooseMicroBatch(model, batch);
+  if (microBatch < batch) log(`child: ${label}: batches of ${batch} as passes of ${microBatch}`);
   const heap = () => (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.length ?? 0;
   const marks = new Marks();
   const heapBytes: number[] = [];
   let error: string | undefined;
   try {
-    await trainEpoch({ model: classifier.logits, activation: classifier.activation, classes: classifier.classes, groups, examples, batchSize: batch, onBatch: () => (marks.mark(), heapBytes.push(heap())) });
+    await trainEpoch({ model, prefix: plan?.prefix, microBatch, activation: classifier.activation, classes: classifier.classes, groups, examples, batchSize: batch, onBatch: () => (marks.mark(), heapBytes.push(heap())) });
     disposeGroups(groups);
   } catch (e) {
     error = `${(e as Error).name}: ${(e as Error).message}`;
@@ -272,16 +279,16 @@ async function timedTraining(classifier: { logits: import('@tensorflow/tfjs').La
   }
   const timings = marks.timings(batch);
   log(`child: ${label} at batch ${batch}: ${timings.batchSeconds.map((x) => x.toFixed(1)).join(' / ')} s per batch, CPU ${timings.cpuSeconds.map((x) => x.toFixed(1)).join(' / ')} s (warm-up ${timings.warmupSeconds.toFixed(1)} s); wasm heap after each: ${heapBytes.map((b) => (b / 1e6).toFixed(0)).join(' / ')} MB`);
-  return { timings, heapBytes, failedAfter: error ? { batches: heapBytes.length, error } : undefined };
+  return { timings, heapBytes, microBatch, failedAfter: error ? { batches: heapBytes.length, error } : undefined };
 }
 
-/** (a) the naive step (--no-cache): the whole model per batch, fc7 + head trained. */
+/** (a) the naive step (--no-cache): the whole model per batch (the frozen prefix outside the tape), fc7 + head trained. */
 async function childSeedNaive(model: string, images: string, batches: number, batch: number) {
   const { optimizerGroups } = await import('../src/train/optimizers.js');
   const s = await seedSetup(model, images);
   const examples = firstExamples(s.dataset.examples, (1 + batches) * batch);
-  const run = await timedTraining(s.classifier, optimizerGroups(s.classifier.logits, s.optimizer), examples, batch, 'naive training');
-  return { backend: s.backend, naive: run.timings, heapBytes: run.heapBytes, failedAfter: run.failedAfter, maxRssBytes: peakRss() };
+  const run = await timedTraining(s.classifier, optimizerGroups(s.classifier.logits, s.optimizer), examples, batch, 'naive training', s.plan);
+  return { backend: s.backend, naive: run.timings, microBatch: run.microBatch, heapBytes: run.heapBytes, failedAfter: run.failedAfter, maxRssBytes: peakRss() };
 }
 
 /** (a) a real cached run: trainModel as `graft finetune` calls it, with timestamps on its log lines. */
@@ -359,7 +366,7 @@ async function childResnet(model: string, images: string, batches: number, batch
   const trainableParams = classifier.logits.trainableWeights.reduce((sum, w) => sum + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
   const examples = firstExamples(dataset.examples, (1 + batches) * batch);
   const run = await timedTraining(classifier, optimizerGroups(classifier.logits, { name: 'adam', learningRate: 1e-4 }), examples, batch, 'resnet18 training');
-  return { backend, frozen: frozen.length, trainableParams, training: run.timings, heapBytes: run.heapBytes, failedAfter: run.failedAfter, maxRssBytes: peakRss() };
+  return { backend, frozen: frozen.length, trainableParams, training: run.timings, microBatch: run.microBatch, heapBytes: run.heapBytes, failedAfter: run.failedAfter, maxRssBytes: peakRss() };
 }
 
 function log(line: string): void {
@@ -402,15 +409,18 @@ function runChild<T>(command: string, args: string[], label: string, env: NodeJS
   const before = uptime();
   const t = now();
   log(`[${new Date().toISOString().slice(11, 19)}] ${label} (load ${before})`);
-  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'], env });
+  // A child that hangs (the threaded wasm build can spin instead of aborting when its heap runs
+  // out) is killed and reported as a failure, as an abort would be.
+  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'], env, timeout: CHILD_TIMEOUT_S * 1000, killSignal: 'SIGKILL' });
   let parsed: T;
   try {
     parsed = lastJsonLine<T>(result.stdout);
   } catch {
-    throw new Error(`${label} failed (exit ${result.status ?? result.signal}) without a result`);
+    if (result.signal !== 'SIGKILL') throw new Error(`${label} failed (exit ${result.status ?? result.signal}) without a result`);
+    parsed = { error: `hung: killed after ${CHILD_TIMEOUT_S} s without a result`, batch: Number(args[args.length - 1]), maxRssBytes: NaN } as T;
   }
   const wallSeconds = now() - t;
-  log(`  ${result.status === 0 ? 'done' : 'FAILED'} in ${wallSeconds.toFixed(1)} s (load ${uptime()})`);
+  log(`  ${result.status === 0 ? 'done' : result.signal === 'SIGKILL' ? 'HUNG, killed' : 'FAILED'} in ${wallSeconds.toFixed(1)} s (load ${uptime()})`);
   return { ...parsed, wallSeconds, load: { before, after: uptime() } };
 }
 
@@ -629,7 +639,7 @@ function printTable(results: Results, graftThreads: number): void {
     row('(b) resnet18 full fine-tune (nothing frozen), Adam', '', '', '', '');
     for (const f of gbFailed) row(`  graft training step @${f.batch}`, 'measured', 'FAILS', '', '', '', '', '', f.error.slice(0, 60));
     const partial = gb?.failedAfter ? ` (${gb.training.batchSeconds.length} batches, then out of heap)` : '';
-    row(`  training step, images/s: graft @${gb?.training.batch ?? '–'}${partial}, PyTorch @${tb?.batch ?? '–'}`, 'measured', fmt(gb?.training?.imagesPerSecond), fmt(tb?.imagesPerSecond), ratio(gb?.training?.imagesPerSecond, tb?.imagesPerSecond),
+    row(`  training step, images/s: graft @${gb?.training.batch ?? '–'}${gb?.microBatch && gb.microBatch < gb.training.batch ? ` (passes of ${gb.microBatch})` : ''}${partial}, PyTorch @${tb?.batch ?? '–'}`, 'measured', fmt(gb?.training?.imagesPerSecond), fmt(tb?.imagesPerSecond), ratio(gb?.training?.imagesPerSecond, tb?.imagesPerSecond),
       fmt(gb?.training?.imagesPerCpuSecond), fmt(torchIdle(tb)), ratio(gb?.training?.imagesPerCpuSecond, torchIdle(tb)), '10.3');
     row('  peak RSS', 'measured', rss(gb, ...gbFailed), rss(tb), '');
   }
