@@ -1,6 +1,7 @@
 /**
  * graft as a library: read a source model, build its tfjs model with the weights injected, write
- * or load model directories, run predictions. The CLI (src/cli) is a thin layer over these.
+ * or load model directories, run predictions, fine-tune, evaluate, serve the browser page. The CLI
+ * (src/cli) is a thin layer over these.
  */
 export { GraftError, FormatError, UnsupportedError, UsageError } from './errors.js';
 export * from './tensor/index.js';
@@ -17,7 +18,10 @@ export { convertModel, type ConvertOptions, type ConvertSummary } from './tfjs/c
 export { writeModelDirectory, loadModelDirectory, type LoadedModel } from './tfjs/model-dir.js';
 export { predictImages, predictArray, inputSpecFor } from './tfjs/predict.js';
 export { inspectPath } from './tfjs/inspect.js';
-export { useBackend, type BackendName } from './tfjs/backend.js';
+export { useBackend, backendInfo, describeBackend, type BackendName, type BackendInfo } from './tfjs/backend.js';
 export type { GraftJson } from './tfjs/graft-json.js';
 export { registerGraftLayers, GRAFT_LAYER_CLASSES } from './tfjs/layers/index.js';
 export { imageToInput, type InputSpec, type Pixels } from './input/preprocess.js';
+export { trainModel, type TrainOptions, type TrainSummary } from './train/finetune.js';
+export { evaluateModel, type EvaluateOptions, type Evaluation } from './train/evaluate.js';
+export { startServer, type ServeOptions, type RunningServer } from './serve/server.js';
