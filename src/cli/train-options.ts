@@ -14,7 +14,7 @@ export interface TrainArgs {
   freeze?: string[];
   'freeze-to'?: string;
   'unfreeze-from'?: string;
-  optimizer: 'adam' | 'sgd' | 'momentum';
+  optimizer?: 'adam' | 'sgd' | 'momentum';
   lr?: number;
   momentum?: number;
   'lr-mult'?: string[];
@@ -51,8 +51,8 @@ export function trainOptions<T>(y: Argv<T>): Argv<T & TrainArgs> {
     .option('freeze', { type: 'string', array: true, describe: 'Freeze these layers (names, globs or indices from graft inspect)' })
     .option('freeze-to', { type: 'string', describe: 'Freeze every layer up to and including this one' })
     .option('unfreeze-from', { type: 'string', describe: 'Freeze every layer before this one, train it and the rest' })
-    .option('optimizer', { choices: ['adam', 'sgd', 'momentum'] as const, default: 'adam' as const, describe: 'Optimizer' })
-    .option('lr', { type: 'number', describe: 'Learning rate (default 1e-4 for adam, 0.01 otherwise)' })
+    .option('optimizer', { choices: ['adam', 'sgd', 'momentum'] as const, describe: 'Optimizer (default adam; with --resume, the first run\'s: another one starts afresh)' })
+    .option('lr', { type: 'number', describe: 'Learning rate (default 1e-4 for adam, 0.01 otherwise; with --resume, the first run\'s unless given)' })
     .option('momentum', { type: 'number', describe: 'Momentum for --optimizer momentum (default 0.9)' })
     .option('lr-mult', { type: 'string', array: true, describe: 'PATTERN=K: layers matching PATTERN train at K × the rate (e.g. head=10)' })
     .option('weight-decay', { type: 'number', describe: 'L2 weight decay on kernels (with --resume, the first run\'s unless given)' })

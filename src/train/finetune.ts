@@ -21,7 +21,7 @@ import { loadDataset, subset, type Dataset } from './data/dataset.js';
 import { stratifiedSplit } from './data/split.js';
 import { applyFreezing, type FreezeOptions } from './freeze.js';
 import { initialTensors } from './init.js';
-import type { OptimizerName } from './optimizers.js';
+import type { OptimizerName, OptimizerOptions } from './optimizers.js';
 import { parseLrMult } from './optimizers.js';
 import { plotBoundaryOfModel } from './boundary.js';
 import { readState, runTraining, type RunResult } from './run.js';
@@ -224,12 +224,7 @@ async function trainLoaded(options: TrainOptions, { backend, log, resumed, model
   const trainableParams = classifier.logits.trainableWeights.reduce((sum, w) => sum + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
   log(`frozen: ${frozen.length ? frozen.join(', ') : 'nothing'}; trainable parameters: ${trainableParams.toLocaleString('en-US')}`);
 
-  const optimizer = resumed?.optimizer ?? {
-    name: options.optimizer ?? 'adam',
-    learningRate: options.lr ?? (options.optimizer === undefined || options.optimizer === 'adam' ? 1e-4 : 0.01),
-    momentum: options.momentum,
-    lrMult: parseLrMult(options.lrMult),
-  };
+  const { optimizer, optimizerState } = resumedOptimizer(options, resumed, log);
   const checkpointGraft: GraftJson = {
     ...graft,
     classNames: dataset.classNames,
@@ -264,7 +259,7 @@ async function trainLoaded(options: TrainOptions, { backend, log, resumed, model
     startElapsed: resumed?.elapsed,
     bestAccuracy: resumed?.bestAccuracy,
     bestEpoch: resumed?.bestEpoch,
-    optimizerState: resumed?.optimizerState,
+    optimizerState,
     graft: checkpointGraft,
     shouldStop: options.shouldStop,
     log,
@@ -286,4 +281,40 @@ async function trainLoaded(options: TrainOptions, { backend, log, resumed, model
     frozen,
     trainableParams,
   };
+}
+
+/**
+ * The optimizer of a run: the first run's on --resume, with its saved state (Adam's moments), and
+ * what is given again applied on top, as one would lower the rate of a resumed Keras or PyTorch
+ * run: a new --lr or --momentum keeps the state; another --optimizer or --lr-mult starts the
+ * optimizer afresh (its slots, or its groups, would not fit), and says so.
+ */
+function resumedOptimizer(
+  options: TrainOptions,
+  resumed: Awaited<ReturnType<typeof readState>> | undefined,
+  log: (line: string) => void,
+): { optimizer: OptimizerOptions; optimizerState: Map<number, { name: string; tensor: tf.Tensor }[]> | undefined } {
+  const name = options.optimizer ?? resumed?.optimizer.name ?? 'adam';
+  const fresh: OptimizerOptions = {
+    name,
+    learningRate: options.lr ?? (name === 'adam' ? 1e-4 : 0.01),
+    momentum: options.momentum,
+    lrMult: parseLrMult(options.lrMult),
+  };
+  if (!resumed) return { optimizer: fresh, optimizerState: undefined };
+  const saved = resumed.optimizer;
+  const lrMult = options.lrMult === undefined ? saved.lrMult : fresh.lrMult;
+  const sameGroups = JSON.stringify(lrMult ?? []) === JSON.stringify(saved.lrMult ?? []);
+  if (name !== saved.name || !sameGroups) {
+    tf.dispose([...(resumed.optimizerState?.values() ?? [])].flatMap((slots) => slots.map((s) => s.tensor)));
+    log(`${name !== saved.name ? `--optimizer ${name} (the run used ${saved.name})` : '--lr-mult changed'}: the optimizer starts afresh`);
+    return { optimizer: { ...fresh, lrMult }, optimizerState: undefined };
+  }
+  const optimizer: OptimizerOptions = {
+    ...saved,
+    learningRate: options.lr ?? saved.learningRate,
+    momentum: options.momentum ?? saved.momentum,
+  };
+  if (optimizer.learningRate !== saved.learningRate) log(`learning rate ${saved.learningRate} → ${optimizer.learningRate} (the optimizer's state is kept)`);
+  return { optimizer, optimizerState: resumed.optimizerState };
 }

@@ -91,3 +91,20 @@ test('--resume with other freezing than the saved optimizer state is refused, no
   );
   await assert.rejects(trainModel({ data: images.root, out: path.join(work, 'nothing-here'), epochs: 2, resume: true, progress: false }), /not a graft run directory/);
 });
+
+test('--resume with a new --lr keeps the optimizer state at the new rate; another --optimizer starts it afresh', async () => {
+  const dir = path.join(work, 'new-rate');
+  await trainModel(options(dir, 1));
+  const lines: string[] = [];
+  await trainModel({ data: images.root, out: dir, epochs: 2, resume: true, lr: 1e-4, progress: false, log: (l) => lines.push(l) });
+  assert.ok(lines.includes('learning rate 0.001 → 0.0001 (the optimizer\'s state is kept)'), lines.join('\n'));
+  const training = (file: string) => (JSON.parse(readFileSync(path.join(dir, file, 'graft.json'), 'utf8')) as { training: { optimizer: { name: string; learningRate: number; lrMult: unknown } } }).training;
+  assert.equal(training('last').optimizer.learningRate, 1e-4);
+  assert.deepEqual(training('last').optimizer.lrMult, [{ pattern: 'ip2', factor: 10 }], 'the first run\'s --lr-mult is kept');
+  // The saved state is Adam's: SGD cannot take it over, and says so rather than refusing.
+  lines.length = 0;
+  await trainModel({ data: images.root, out: dir, epochs: 3, resume: true, optimizer: 'sgd', lr: 0.01, progress: false, log: (l) => lines.push(l) });
+  assert.ok(lines.includes('--optimizer sgd (the run used adam): the optimizer starts afresh'), lines.join('\n'));
+  assert.equal(training('last').optimizer.name, 'sgd');
+  assert.equal(readLog(dir).length, 3);
+});
