@@ -1,13 +1,14 @@
 import type { CommandModule } from 'yargs';
 import { table } from './inspect.js';
 import { parseNumberList } from './options.js';
+import { BACKEND_HELP, BACKEND_NAMES, type BackendName } from '../tfjs/backend-names.js';
 
 interface EvaluateArgs {
   model: string;
   data: string;
   'batch-size': number;
   'label-column'?: string;
-  backend: 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
+  backend: BackendName;
   threads?: number;
   scale?: number;
   mean?: string;
@@ -25,7 +26,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
       .option('data', { type: 'string', demandOption: true, describe: 'Image folder or table' })
       .option('batch-size', { type: 'number', default: 100 })
       .option('label-column', { type: 'string', describe: 'Label column of a table (default the last)' })
-      .option('backend', { choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const, default: 'auto' as const })
+      .option('backend', { choices: BACKEND_NAMES, default: 'auto' as const, describe: BACKEND_HELP })
       .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: $GRAFT_THREADS, else all cores; 1 = single-threaded)' })
       .option('scale', { type: 'number', describe: 'Override the image scale of graft.json' })
       .option('mean', { type: 'string', describe: 'Override the per-channel mean' })

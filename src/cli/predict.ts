@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 import { parseNumberList, parseShape } from './options.js';
+import { BACKEND_HELP, BACKEND_NAMES, type BackendName } from '../tfjs/backend-names.js';
 
 interface PredictArgs {
   model: string;
@@ -16,7 +17,7 @@ interface PredictArgs {
   std?: string;
   'channel-order'?: 'RGB' | 'BGR' | 'GRAY';
   'input-size'?: string;
-  backend?: 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
+  backend?: BackendName;
   threads?: number;
   json?: boolean;
 }
@@ -39,7 +40,7 @@ export const predictCommand: CommandModule<object, PredictArgs> = {
       .option('std', { type: 'string', describe: 'Per-channel divisor applied last' })
       .option('channel-order', { choices: ['RGB', 'BGR', 'GRAY'] as const, describe: 'Channel order the model expects' })
       .option('input-size', { type: 'string', describe: 'Resize images to H,W (default: the model input)' })
-      .option('backend', { choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const, default: 'auto' as const, describe: 'Compute backend' })
+      .option('backend', { choices: BACKEND_NAMES, default: 'auto' as const, describe: BACKEND_HELP })
       .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: $GRAFT_THREADS, else all cores; 1 = single-threaded)' })
       .option('json', { type: 'boolean', describe: 'Print JSON' })
       .example('$0 predict lenet/ digit.png --scale 0.00390625', 'top-5 classes of an image')

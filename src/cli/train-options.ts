@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import { parseNumberList, parseShape } from './options.js';
+import { BACKEND_HELP, BACKEND_NAMES, type BackendName } from '../tfjs/backend-names.js';
 
 export interface TrainArgs {
   data: string;
@@ -29,7 +30,7 @@ export interface TrainArgs {
   cache: boolean;
   shuffle?: boolean;
   resume?: boolean;
-  backend: 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
+  backend: BackendName;
   threads?: number;
   scale?: number;
   mean?: string;
@@ -66,7 +67,7 @@ export function trainOptions<T>(y: Argv<T>): Argv<T & TrainArgs> {
     .option('cache', { type: 'boolean', default: true, describe: 'Compute the frozen prefix once per example (--no-cache to run it every epoch)' })
     .option('shuffle', { type: 'boolean', describe: 'Reshuffle the training data every epoch (default; --no-shuffle to keep the order)' })
     .option('resume', { type: 'boolean', describe: 'Continue the run in --out from its last checkpoint' })
-    .option('backend', { choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const, default: 'auto' as const, describe: 'Compute backend' })
+    .option('backend', { choices: BACKEND_NAMES, default: 'auto' as const, describe: BACKEND_HELP })
     .option('threads', { type: 'number', describe: 'wasm: threads to compute on (default: $GRAFT_THREADS, else all cores; 1 = single-threaded)' })
     .option('scale', { type: 'number', describe: 'Image preprocessing: multiply 0..255 pixels (default from graft.json)' })
     .option('mean', { type: 'string', describe: 'Per-channel mean subtracted after scaling' })

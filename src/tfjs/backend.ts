@@ -1,23 +1,25 @@
 /**
  * Backend selection. 'wasm' (SIMD, embedded, nothing downloaded) is the default, threaded over the
  * machine's cores unless told otherwise (src/tfjs/wasm-threads.ts); 'cpu' is pure JS,
- * used where no arithmetic happens (conversion) or as a reference. 'tensorflow' and
- * 'tensorflow-gpu' are the optional peers @tensorflow/tfjs-node and @tensorflow/tfjs-node-gpu
- * (they download libtensorflow when installed, so graft never installs them itself); 'auto' takes
- * the GPU one, then the CPU one, when present, else wasm.
+ * used where no arithmetic happens (conversion) or as a reference. The GPU paths are optional
+ * peers graft never installs itself: 'tensorflow' and 'tensorflow-gpu' are @tensorflow/tfjs-node
+ * and @tensorflow/tfjs-node-gpu (they download libtensorflow when installed), 'webgpu' is
+ * tfjs-backend-webgpu on the `webgpu` package's Dawn (src/tfjs/webgpu.ts). 'auto' takes, in order:
+ * tfjs-node-gpu, WebGPU on a hardware adapter (a software one such as lavapipe is slower than
+ * wasm), tfjs-node, wasm.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { UsageError } from '../errors.js';
+import { BACKEND_NAMES, type BackendName } from './backend-names.js';
 import { registerWasmTrainingKernels } from './kernels/register.js';
 import { defaultThreadCount, installWasmThreads, selectWasm, wasmThreadsInfo } from './wasm-threads.js';
+import { describeAdapter, probeWebGpuIsolated, startWebGpu, webgpuAdapter, type GpuAdapterInfo } from './webgpu.js';
 
 // A plain tf.setBackend('wasm') in this process starts the threaded build too.
 installWasmThreads();
 
-export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
-
-export const BACKEND_NAMES: BackendName[] = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'];
+export { BACKEND_NAMES, type BackendName } from './backend-names.js';
 
 const NODE_PACKAGES: Record<'tensorflow' | 'tensorflow-gpu', string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
@@ -40,21 +42,33 @@ export interface BackendOptions {
   threads?: number;
 }
 
-/** The backend in use and its thread count (null where graft does not control it: tensorflow). */
+/**
+ * The backend in use, its thread count (null where graft does not control it: tensorflow, webgpu)
+ * and, for webgpu, the adapter.
+ */
 export interface BackendInfo {
   name: string;
   threads: number | null;
+  adapter?: GpuAdapterInfo;
 }
 
 /** The backend tfjs computes on now, and its threads. */
 export function backendInfo(): BackendInfo {
   const name = tf.getBackend();
   if (name === 'wasm') return { name, threads: wasmThreadsInfo()?.threads ?? 1 };
+  if (name === 'webgpu') return { name, threads: null, adapter: webgpuAdapter() };
   return { name, threads: name === 'cpu' ? 1 : null };
 }
 
-/** "wasm (2 threads)", "cpu (1 thread)", "tensorflow": the line every command prints. */
+/**
+ * "wasm (2 threads)", "cpu (1 thread)", "webgpu (mesa llvmpipe-…; llvmpipe: Mesa 25.0.7 …; software)",
+ * "tensorflow": the line every command prints. A webgpu info without its adapter gets the running one.
+ */
 export function describeBackend(info: BackendInfo = backendInfo()): string {
+  if (info.name === 'webgpu') {
+    const adapter = info.adapter ?? webgpuAdapter();
+    return adapter ? `webgpu (${describeAdapter(adapter)})` : 'webgpu';
+  }
   return info.threads === null ? info.name : `${info.name} (${info.threads} thread${info.threads === 1 ? '' : 's'})`;
 }
 
@@ -72,12 +86,18 @@ export async function useBackend(name: BackendName = 'auto', options: BackendOpt
   tf.enableProdMode();
   let wanted: string = name;
   if (name === 'auto') {
-    wanted = (await loadNodeBackend('tensorflow-gpu')) || (await loadNodeBackend('tensorflow')) ? 'tensorflow' : 'wasm';
+    wanted = (await loadNodeBackend('tensorflow-gpu')) ? 'tensorflow' : (await hardwareWebGpu()) ? 'webgpu' : (await loadNodeBackend('tensorflow')) ? 'tensorflow' : 'wasm';
   } else if (name === 'tensorflow' || name === 'tensorflow-gpu') {
     if (!(await loadNodeBackend(name))) {
       throw new UsageError(`--backend ${name} needs ${NODE_PACKAGES[name]}: npm install ${NODE_PACKAGES[name]} (see README, GPU section)`);
     }
     wanted = 'tensorflow';
+  }
+  if (wanted === 'webgpu') {
+    // Explicitly asked for, a software adapter is fine (that is how CI runs this path); 'auto'
+    // has checked for hardware already.
+    await startWebGpu();
+    return tf.getBackend();
   }
   if (wanted === 'wasm') {
     // wasm lacks or gets wrong several gradient kernels that training needs (src/tfjs/kernels).
@@ -96,4 +116,10 @@ export async function useBackend(name: BackendName = 'auto', options: BackendOpt
   }
   await tf.ready();
   return tf.getBackend();
+}
+
+/** Whether WebGPU has a hardware adapter here (the package installed, a driver, not lavapipe). */
+async function hardwareWebGpu(): Promise<boolean> {
+  const probe = await probeWebGpuIsolated();
+  return probe.ok && !probe.adapter.software;
 }

@@ -13,6 +13,7 @@ import { nchwToNhwc, nhwcToNchw } from '../tensor/layout.js';
 import { backendInfo, useBackend, type BackendName } from './backend.js';
 import type { GraftJson } from './graft-json.js';
 import { loadModelDirectory, type LoadedModel } from './model-dir.js';
+import { checkGpuErrors, checkGpuLimits } from './webgpu.js';
 
 export interface PreprocessOverrides {
   scale?: number;
@@ -132,6 +133,7 @@ async function runLayer(
   const name = resolveLayer(loaded, layerName);
   const output = loaded.model.getLayer(name).output as tf.SymbolicTensor;
   const sub = layerName ? tf.model({ inputs: loaded.model.inputs, outputs: output }) : loaded.model;
+  checkGpuLimits(sub, shape[0]); // WebGPU only: tensors over the device's binding limit (src/tfjs/webgpu.ts)
   const result = tf.tidy(() => {
     const y = sub.predict(tf.tensor(data, shape)) as tf.Tensor | tf.Tensor[];
     return Array.isArray(y) ? y[0] : y;
@@ -139,6 +141,7 @@ async function runLayer(
   let out = (await result.data()) as Float32Array;
   let outShape = result.shape;
   result.dispose();
+  checkGpuErrors(); // WebGPU only: an uncaptured GPU error means `out` cannot be trusted
   let outLayout: ArrayOutput['layout'] = outShape.length === 4 ? 'nhwc' : 'flat';
   if (outShape.length === 4 && layout === 'nchw') {
     out = nhwcToNchw(out, outShape);

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { OutputActivation } from './classifier.js';
 import type { OptimizerGroup } from './optimizers.js';
 import { Random } from './random.js';
+import { checkGpuErrors, checkGpuLimits } from '../tfjs/webgpu.js';
 
 export interface Examples {
   /** Row-major, batch first. */
@@ -96,6 +97,9 @@ export async function trainEpoch(options: TrainEpochOptions): Promise<(Metrics &
   let correctSum = 0;
   let seen = 0;
   let iterations = 0;
+  // WebGPU only: refuse tensors over the device's binding limit before computing anything.
+  checkGpuLimits(model, Math.min(microBatch, examples.count));
+  checkGpuLimits(prefix, Math.min(PREFIX_BATCH, microBatch, examples.count));
   for (let start = 0; start < examples.count; start += batchSize) {
     if (options.shouldStop?.()) return undefined;
     const batch = order.slice(start, start + batchSize);
@@ -152,6 +156,7 @@ export async function trainEpoch(options: TrainEpochOptions): Promise<(Metrics &
     correctSum += batchCorrect;
     seen += batch.length;
     iterations++;
+    checkGpuErrors(); // WebGPU only: stop at an uncaptured GPU error rather than train on zeros
     options.onBatch?.({ loss: lossSum / seen, accuracy: correctSum / seen });
   }
   return { loss: lossSum / seen, accuracy: correctSum / seen, iterations };
@@ -169,6 +174,7 @@ export async function evaluate(
   const confusion = Array.from({ length: matrixSize }, () => new Array<number>(matrixSize).fill(0));
   let lossSum = 0;
   let correctSum = 0;
+  checkGpuLimits(model, Math.min(batchSize, examples.count)); // WebGPU only: tensors over the device's binding limit
   for (let start = 0; start < examples.count; start += batchSize) {
     const batch = Array.from({ length: Math.min(batchSize, examples.count - start) }, (_, i) => start + i);
     const { x, y } = gather(examples, batch);
@@ -182,6 +188,7 @@ export async function evaluate(
     const [correctValue] = (await correct.data()) as Float32Array;
     const predictions = (await predicted.data()) as Int32Array;
     tf.dispose([x, y, loss, correct, predicted]);
+    checkGpuErrors(); // WebGPU only: an uncaptured GPU error means these numbers cannot be trusted
     lossSum += lossValue * batch.length;
     correctSum += correctValue;
     batch.forEach((row, i) => confusion[examples.labels[row]][predictions[i]]++);
