@@ -274,7 +274,7 @@ export function checkGpuLimits(models: tf.LayersModel | undefined | (tf.LayersMo
         const perExample = shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1) * 4;
         if (perExample * batchSize <= limit) continue;
         const fits = Math.floor(limit / perExample);
-        const advice = fits >= 1 ? `at most ${fits} example${fits === 1 ? '' : 's'} at a time fit (--batch-size), or use --backend wasm` : 'use --backend wasm';
+        const advice = fits >= 1 ? `at most ${fits} example${fits === 1 ? '' : 's'} at a time fit (--micro-batch ${fits} when training, fewer images per call when predicting), or use --backend wasm` : 'use --backend wasm';
         throw new UsageError(`the output of layer ${layer.name} for ${batchSize} examples is ${mb(perExample * batchSize)}, ${over}: ${advice}`);
       }
     }

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { GraftError } from '../errors.js';
 import type { GraftJson } from '../tfjs/graft-json.js';
 import { saveModelDirectory } from '../tfjs/model-dir.js';
+import { checkGpuErrors } from '../tfjs/webgpu.js';
 import { planFeatureCache, computeFeatures, type CachePlan } from './cache.js';
 import { chooseMicroBatch } from './memory.js';
 import { type Classifier, withActivation } from './classifier.js';
@@ -153,6 +154,8 @@ export async function runTraining(classifier: Classifier, train: Examples, valid
         record['validation/main/accuracy'] = v.accuracy;
         score = v.accuracy;
       }
+      // WebGPU only: the epoch's last optimizer step is checked before its weights are saved.
+      checkGpuErrors();
       record.elapsed_time = elapsedBefore + (Date.now() - started) / 1000;
       await report.append(record);
       options.log(printReportRow(record));

@@ -98,7 +98,7 @@ test('weights and activations over the binding limit are refused before running,
     assert.throws(() => checkGpuLimits(model, batch), (error: Error) => {
       assert.ok(error instanceof UsageError);
       assert.doesNotMatch(error.message, /\n/);
-      assert.match(error.message, new RegExp(`^the output of layer wide for ${batch} examples is .*: at most ${batch - 1} examples at a time fit \\(--batch-size\\), or use --backend wasm$`));
+      assert.match(error.message, new RegExp(`^the output of layer wide for ${batch} examples is .*: at most ${batch - 1} examples at a time fit \\(--micro-batch ${batch - 1} when training, fewer images per call when predicting\\), or use --backend wasm$`));
       return true;
     });
   } finally {

@@ -7,6 +7,10 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../../src/tfjs/backend.js';
 import { chooseMicroBatch, outputFloatsPerExample } from '../../src/train/memory.js';
+import { probeWebGpuIsolated, webgpuAdapter } from '../../src/tfjs/webgpu.js';
+
+const probe = await probeWebGpuIsolated();
+const noGpu = probe.ok ? false : `no WebGPU here: ${probe.reason} (.ci/get-lavapipe.sh provides a software one)`;
 
 before(async () => {
   await useBackend('wasm', { threads: 1 });
@@ -46,6 +50,22 @@ test('other backends keep the whole batch', async () => {
   await useBackend('cpu');
   try {
     assert.equal(chooseMicroBatch(large, 32), 32);
+  } finally {
+    await useBackend('wasm', { threads: 1 });
+    large.dispose();
+  }
+});
+
+test('on WebGPU, a pass keeps every layer output under the adapter\'s binding limit', { skip: noGpu }, async () => {
+  const large = convNet(512);
+  await useBackend('webgpu');
+  try {
+    const limit = webgpuAdapter()!.maxBindingBytes;
+    // conv output: 512² × 64 floats = 64 MiB per example.
+    const fits = Math.floor(limit / (512 * 512 * 64 * 4));
+    const micro = chooseMicroBatch(large, 64);
+    assert.ok(micro <= fits && micro >= 1, `${micro} examples per pass, ${fits} fit under ${limit} bytes`);
+    assert.equal(micro, Math.ceil(64 / Math.ceil(64 / fits)), 'equal passes');
   } finally {
     await useBackend('wasm', { threads: 1 });
     large.dispose();
