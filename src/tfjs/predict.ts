@@ -8,6 +8,7 @@ import { UsageError } from '../errors.js';
 import { readNpy, writeNpy } from '../formats/npy/npy.js';
 import { decodeImageFile } from '../input/decode-image.js';
 import { imageToInput, type InputSpec } from '../input/preprocess.js';
+import { inputSpecFromShape, parseLabels, toProbabilities, topK, type PreprocessOverrides } from '../input/input-spec.js';
 import { toFloat32 } from '../tensor/tensor.js';
 import { nchwToNhwc, nhwcToNchw } from '../tensor/layout.js';
 import { backendInfo, useBackend, type BackendName } from './backend.js';
@@ -15,32 +16,11 @@ import type { GraftJson } from './graft-json.js';
 import { loadModelDirectory, type LoadedModel } from './model-dir.js';
 import { checkGpuErrors, checkGpuLimits } from './webgpu.js';
 
-export interface PreprocessOverrides {
-  scale?: number;
-  mean?: number[];
-  std?: number[];
-  channelOrder?: 'RGB' | 'BGR' | 'GRAY';
-  inputSize?: [number, number];
-}
+export type { PreprocessOverrides } from '../input/input-spec.js';
 
 /** The preprocessing a model asks for (graft.json), with any overrides applied. */
 export function inputSpecFor(model: tf.LayersModel, graft: GraftJson | undefined, overrides: PreprocessOverrides = {}): InputSpec {
-  const shape = model.inputs[0].shape;
-  if (shape.length !== 4) throw new UsageError('this model does not take images (its input is not 4-D)');
-  const [, h, w, c] = shape as number[];
-  const size = overrides.inputSize ?? [h, w];
-  const channelOrder = overrides.channelOrder ?? graft?.input.channelOrder ?? (c === 1 ? 'GRAY' : 'RGB');
-  if ((channelOrder === 'GRAY') !== (c === 1)) {
-    throw new UsageError(`channel order ${channelOrder} does not fit a model with ${c} input channels`);
-  }
-  return {
-    height: size[0],
-    width: size[1],
-    channelOrder,
-    scale: overrides.scale ?? graft?.input.scale ?? 1,
-    mean: overrides.mean ?? graft?.input.mean ?? [],
-    std: overrides.std ?? graft?.input.std ?? [],
-  };
+  return inputSpecFromShape(model.inputs[0].shape, graft?.input, overrides);
 }
 
 export interface ImagePrediction {
@@ -92,27 +72,14 @@ export async function predictImages(options: PredictImagesOptions): Promise<Imag
       const classes = output.data.length / options.images.length;
       const softmax = endsWithSoftmax(loaded.model);
       for (const [i, file] of options.images.entries()) {
-        const row = output.data.subarray(i * classes, (i + 1) * classes);
-        // A model whose last layer is not a softmax gives logits: report probabilities either way.
-        const probabilities = softmax ? row : softmaxOf(row);
-        const order = Array.from(probabilities.keys()).sort((a, b) => probabilities[b] - probabilities[a]);
-        predictions.push({
-          file,
-          top: order.slice(0, options.top ?? 5).map((index) => ({ index, label: labels?.[index], probability: probabilities[index] })),
-        });
+        const probabilities = toProbabilities(output.data.subarray(i * classes, (i + 1) * classes), softmax);
+        predictions.push({ file, top: topK(probabilities, options.top ?? 5, labels) });
       }
     }
     return { backend, threads, predictions, output };
   } finally {
     loaded.model.dispose();
   }
-}
-
-function softmaxOf(logits: Float32Array): Float32Array {
-  const max = logits.reduce((m, v) => Math.max(m, v), -Infinity);
-  const exp = logits.map((v) => Math.exp(v - max));
-  const sum = exp.reduce((a, b) => a + b, 0);
-  return exp.map((v) => v / sum);
 }
 
 export interface ArrayOutput {
@@ -159,7 +126,7 @@ function endsWithSoftmax(model: tf.LayersModel): boolean {
 
 async function readLabels(file: string): Promise<string[]> {
   try {
-    return (await fs.readFile(file, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+    return parseLabels(await fs.readFile(file, 'utf8'));
   } catch (error) {
     throw new UsageError(`${file}: cannot read labels (${(error as Error).message})`);
   }
