@@ -1,7 +1,15 @@
 /**
  * bench/train-speed: training speed on the wasm backend.
  *
- *   (c) threads: every graft wasm gradient kernel (src/tfjs/kernels) beside the forward kernel it
+ *   (a) resnet18 full fine-tune (torchvision architecture, random weights, nothing frozen,
+ *       BatchNorm in training mode, new 2-class head, Adam; bench/profile-train.ts's step, which
+ *       is src/train/loop.ts trainEpoch's): images/s at batch 32, or the largest of 32 / 16 / 8
+ *       that fits the wasm heap (said so), on 1 thread and on all threads, each in its own child
+ *       process; beside it, where /usr/bin/python3 has torch and torchvision, the same workload in
+ *       PyTorch CPU (bench/finetune_torch.py resnet18-train: batch 32, torch.set_num_threads(2),
+ *       train mode, Adam) and the ratios. Rates are from the median of --steps timed steps after
+ *       a warm-up step. Target (issue 8): ≥ 5.2 images/s on all threads of the 2-core machine.
+ * *   (c) threads: every graft wasm gradient kernel (src/tfjs/kernels) beside the forward kernel it
  *       mirrors, and the main forward ops, in GFLOP/s on 1 thread and on all threads (the
  *       threaded SIMD build, src/tfjs/wasm-threads.ts), a few small element-wise ops (where
  *       handing work to another thread costs more than it saves), then training steps of a small
@@ -12,12 +20,17 @@
  *       busy" is the process's CPU time over wall time while timing (per thread count): on a
  *       machine that other work keeps busy, threads that get no core show there.
  *
- *   npm run build && node dist/bench/train-speed.js [--part c] [--threads 1,2] [--repeats 5] [--json out.json]
+ *   npm run build && node dist/bench/train-speed.js [--part a,c] [--threads 1,2] [--repeats 5] [--json out.json]
+ *       [--steps 3] [--batches 32,16,8] [--torch-threads 2] [--skip-torch]
  *
  * --threads: the thread counts to compare (default 1 and the machine's cores).
+ * --json: part c's timings, or with part a only, part a's results.
  */
-import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { describeBackend, useBackend } from '../src/tfjs/backend.js';
@@ -331,9 +344,100 @@ async function threadsPart(): Promise<void> {
   if (json) writeFileSync(json, `${JSON.stringify({ part: 'c', counts, loadavg: loadavg(), timings }, null, 2)}\n`);
 }
 
+// ---- (a) resnet18 full fine-tune ----------------------------------------------------------------
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PYTHON = '/usr/bin/python3';
+
+interface ResnetRun {
+  threads: number;
+  backend: string;
+  batch: number;
+  /** Batches tried before (bigger ones that failed), with why. */
+  failed: string[];
+  imagesPerSecond: number;
+  stepSeconds: number[];
+  heapMB: number;
+}
+
+/** One graft child (bench/profile-train.js --child --plain) at `batch`; null when it fails (e.g. the heap). */
+function graftResnet(threads: number, batch: number, steps: number): { run?: ResnetRun; why?: string } {
+  const script = path.join(here, 'profile-train.js');
+  const out = path.join(tmpdir(), `graft-train-speed-${process.pid}-${threads}-${batch}.json`);
+  const child = spawnSync(process.execPath, [script, '--child', '--plain', '--threads', String(threads), '--batch', String(batch), '--steps', String(steps), '--out', out], {
+    stdio: ['ignore', 'inherit', 'pipe'],
+    encoding: 'utf8',
+    timeout: 900_000,
+  });
+  if (child.status !== 0 || !existsSync(out)) {
+    const lines = (child.stderr ?? '').trim().split('\n').filter((l) => /Error|memory|abort/i.test(l));
+    return { why: `batch ${batch}: ${child.signal ? `killed (${child.signal})` : `exit ${child.status}`}${lines.length ? `: ${lines[0].slice(0, 120)}` : ''}` };
+  }
+  const r = JSON.parse(readFileSync(out, 'utf8')) as { backend: string; batch: number; medianMs: number; stepMsEach: number[]; heapMB: number };
+  rmSync(out, { force: true });
+  return { run: { threads, backend: r.backend, batch: r.batch, failed: [], imagesPerSecond: (r.batch * 1000) / r.medianMs, stepSeconds: r.stepMsEach.map((ms) => ms / 1000), heapMB: r.heapMB } };
+}
+
+interface TorchRun {
+  imagesPerSecond: number;
+  batch: number;
+  threads: number;
+  batchSeconds: number[];
+}
+
+function torchResnet(threads: number, steps: number): TorchRun | string {
+  const script = [path.resolve(here, '../../bench/finetune_torch.py'), path.resolve(here, 'finetune_torch.py')].find(existsSync);
+  if (!script) return 'bench/finetune_torch.py not found';
+  const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+  if (probe.status !== 0) return `${PYTHON} cannot import torch and torchvision`;
+  const child = spawnSync(PYTHON, [script, 'resnet18-train', '--batches', String(steps), '--batch', '32', '--threads', String(threads)], { encoding: 'utf8', timeout: 600_000 });
+  const line = (child.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    const r = JSON.parse(line) as { imagesPerSecond: number; batch: number; batchSeconds: number[] };
+    return { imagesPerSecond: r.imagesPerSecond, batch: r.batch, threads, batchSeconds: r.batchSeconds };
+  } catch {
+    return `PyTorch child failed (exit ${child.status}): ${(child.stderr ?? '').trim().split('\n').pop()}`;
+  }
+}
+
+async function resnetPart(): Promise<void> {
+  const counts = (option('threads') ?? `1,${defaultThreadCount()}`).split(',').map(Number);
+  const steps = Number(option('steps') ?? 3);
+  const batches = (option('batches') ?? '32,16,8').split(',').map(Number);
+  const torchThreads = Number(option('torch-threads') ?? 2);
+  console.log(`(a) resnet18 full fine-tune (Adam, BatchNorm training, 224×224), graft wasm threads ${counts.join(' vs ')}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; median of ${steps} steps`);
+  const runs: ResnetRun[] = [];
+  for (const threads of counts) {
+    const failed: string[] = [];
+    for (const batch of batches) {
+      const { run, why } = graftResnet(threads, batch, steps);
+      if (run) {
+        runs.push({ ...run, failed });
+        break;
+      }
+      failed.push(why!);
+      console.log(`  graft, ${threads} thread(s): ${why}; trying a smaller batch`);
+    }
+  }
+  const torch = process.argv.includes('--skip-torch') ? 'skipped (--skip-torch)' : torchResnet(torchThreads, steps);
+  console.log(`\n  ${'run'.padEnd(40)}${'batch'.padStart(6)}${'images/s'.padStart(10)}${'× PyTorch'.padStart(11)}   steps (s)`);
+  const torchRate = typeof torch === 'string' ? null : torch.imagesPerSecond;
+  for (const r of runs) {
+    const ratio = torchRate === null ? '' : `${(r.imagesPerSecond / torchRate).toFixed(2)}×`;
+    const note = r.batch !== batches[0] ? ` (batch ${batches[0]} did not fit: ${r.failed[0] ?? ''})` : '';
+    console.log(`  ${`graft ${r.backend}`.padEnd(40)}${String(r.batch).padStart(6)}${r.imagesPerSecond.toFixed(2).padStart(10)}${ratio.padStart(11)}   ${r.stepSeconds.map((x) => x.toFixed(2)).join(' / ')}; heap ${r.heapMB.toFixed(0)} MB${note}`);
+  }
+  if (typeof torch === 'string') console.log(`  PyTorch: ${torch}`);
+  else console.log(`  ${`PyTorch CPU (${torch.threads} threads)`.padEnd(40)}${String(torch.batch).padStart(6)}${torch.imagesPerSecond.toFixed(2).padStart(10)}${'1.00×'.padStart(11)}   ${torch.batchSeconds.map((x) => x.toFixed(2)).join(' / ')}`);
+  const best = Math.max(0, ...runs.map((r) => r.imagesPerSecond));
+  console.log(`  target ≥ 5.2 images/s on all threads: best ${best.toFixed(2)} images/s${best >= 5.2 ? ' (met)' : ' (not met)'}`);
+  const json = option('json');
+  if (json && option('part') === 'a') writeFileSync(json, `${JSON.stringify({ part: 'a', counts, loadavg: loadavg(), runs, torch }, null, 2)}\n`);
+}
+
 // ---- dispatch ----------------------------------------------------------------------------------
 
-const PARTS: Record<string, () => Promise<void>> = { c: threadsPart };
+const PARTS: Record<string, () => Promise<void>> = { a: resnetPart, c: threadsPart };
 
 async function main(): Promise<void> {
   repeats = Number(option('repeats') ?? 5);

@@ -17,8 +17,15 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export type Paddings = [number, number][];
 
+/** What the wasm backend keeps per buffer (BackendWasm's dataIdMap values). */
+interface WasmTensorData {
+  id: number;
+  memoryOffset: number;
+}
+
 export class WasmKernelCalls {
   private readonly made: tf.TensorInfo[] = [];
+  private readonly views: tf.TensorInfo[] = [];
 
   constructor(readonly backend: BackendWasm) {}
 
@@ -68,9 +75,49 @@ export class WasmKernelCalls {
     return out;
   }
 
+  /**
+   * A float32 [shape] tensor over `x`'s buffer from element `offset` on, without a copy (which
+   * wasm's Slice would make): a second name for part of x's memory, registered with the C++ side
+   * so kernels read it like any tensor. Only ever an input of kernels called here, never a result;
+   * freed by release(), which unregisters it without freeing the memory (that is x's). Unregistering
+   * also drops whatever the C++ side cached for it: XNNPACK's BatchMatMul keeps a packed copy of its
+   * right operand per tensor id until that id is disposed, which for a long-lived x (a saved
+   * activation) would hold a second copy of it.
+   */
+  view(x: tf.TensorInfo, shape: number[], offset = 0): tf.TensorInfo {
+    if (x.dtype !== 'float32') throw new Error(`graft: a view of a ${x.dtype} tensor`);
+    if (offset < 0 || offset + tf.util.sizeFromShape(shape) > tf.util.sizeFromShape(x.shape)) {
+      throw new Error(`graft: a view [${shape}] at ${offset} does not fit in [${x.shape}]`);
+    }
+    const data = this.dataOf(x);
+    const view = this.backend.makeOutput(shape, 'float32', data.memoryOffset + 4 * offset);
+    this.views.push(view);
+    return view;
+  }
+
+  private dataOf(x: tf.TensorInfo): WasmTensorData {
+    const data = (this.backend as unknown as { dataIdMap: { get(dataId: object): WasmTensorData | undefined } }).dataIdMap.get(x.dataId);
+    if (data === undefined) throw new Error('graft: a tensor the wasm backend does not hold');
+    return data;
+  }
+
+  private dropView(view: tf.TensorInfo): void {
+    const backend = this.backend as unknown as { dataIdMap: Map<object, WasmTensorData>; wasm: { tfjs: { disposeData(id: number): void } } };
+    const data = backend.dataIdMap.get(view.dataId);
+    if (data === undefined) return;
+    backend.wasm.tfjs.disposeData(data.id);
+    backend.dataIdMap.delete(view.dataId);
+  }
+
   /** Frees intermediates early (inside a loop), before release() would. */
   free(...infos: tf.TensorInfo[]): void {
     for (const info of infos) {
+      const view = this.views.indexOf(info);
+      if (view >= 0) {
+        this.views.splice(view, 1);
+        this.dropView(info);
+        continue;
+      }
       const at = this.made.indexOf(info);
       if (at < 0) continue;
       this.made.splice(at, 1);
@@ -86,6 +133,7 @@ export class WasmKernelCalls {
     if (!this.made.includes(result)) throw new Error('graft: a kernel must return a result it made, not one of its inputs');
     for (const info of this.made) if (info !== result) this.backend.disposeData(info.dataId);
     this.made.length = 0;
+    this.dropViews();
     return result;
   }
 
@@ -93,6 +141,12 @@ export class WasmKernelCalls {
   releaseAll(): void {
     for (const info of this.made) this.backend.disposeData(info.dataId);
     this.made.length = 0;
+    this.dropViews();
+  }
+
+  private dropViews(): void {
+    for (const view of this.views) this.dropView(view);
+    this.views.length = 0;
   }
 }
 

@@ -13,7 +13,11 @@ import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-conv2d-backprop-filter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-conv2d-backprop-input.js';
+import { identityConfig } from './identity.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
+import { wrapMean, wrapSum } from './reduce.js';
+import { tileConfig } from './tile.js';
+import { wrapTranspose } from './transpose.js';
 
 /** Kernels that need nothing from the one they replace (if any). */
 const STANDALONE_KERNELS: readonly tf.KernelConfig[] = [
@@ -22,6 +26,16 @@ const STANDALONE_KERNELS: readonly tf.KernelConfig[] = [
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
   maxPoolGradConfig,
+  tileConfig,
+  identityConfig,
+];
+
+/** Kernels that wrap tfjs's own (delegating to it for the cases it does well). */
+const WRAPPING_KERNELS: readonly { kernelName: string; wrap: (original: tf.KernelConfig) => tf.KernelConfig }[] = [
+  { kernelName: tf.BatchMatMul, wrap: wrapBatchMatMul },
+  { kernelName: tf.Sum, wrap: wrapSum },
+  { kernelName: tf.Mean, wrap: wrapMean },
+  { kernelName: tf.Transpose, wrap: wrapTranspose },
 ];
 
 /** Every config this module registered, to recognise its own on a second call. */
@@ -39,15 +53,16 @@ function isGrafts(kernelName: string): boolean {
 }
 
 /** The names of the wasm kernels graft supplies or replaces. */
-export const GRAFT_WASM_KERNEL_NAMES: readonly string[] = [...STANDALONE_KERNELS.map((k) => k.kernelName), tf.BatchMatMul];
+export const GRAFT_WASM_KERNEL_NAMES: readonly string[] = [...STANDALONE_KERNELS.map((k) => k.kernelName), ...WRAPPING_KERNELS.map((k) => k.kernelName)];
 
 export function registerWasmTrainingKernels(): void {
   for (const config of STANDALONE_KERNELS) {
     if (!isGrafts(config.kernelName)) install(config);
   }
-  if (!isGrafts(tf.BatchMatMul)) {
-    const original = tf.getKernel(tf.BatchMatMul, 'wasm');
-    if (original === undefined) throw new Error('graft: tfjs-backend-wasm registered no BatchMatMul kernel (is it imported?)');
-    install(wrapBatchMatMul(original));
+  for (const { kernelName, wrap } of WRAPPING_KERNELS) {
+    if (isGrafts(kernelName)) continue;
+    const original = tf.getKernel(kernelName, 'wasm');
+    if (original === undefined) throw new Error(`graft: tfjs-backend-wasm registered no ${kernelName} kernel (is it imported?)`);
+    install(wrap(original));
   }
 }
