@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { GraftError } from '../errors.js';
 import type { GraftJson } from '../tfjs/graft-json.js';
 import { saveModelDirectory } from '../tfjs/model-dir.js';
+import { writeDirectoryAtomically } from '../util/files.js';
 import { checkGpuErrors } from '../tfjs/webgpu.js';
 import { planFeatureCache, computeFeatures, type CachePlan } from './cache.js';
 import { chooseMicroBatch } from './memory.js';
@@ -160,12 +161,15 @@ export async function runTraining(classifier: Classifier, train: Examples, valid
       await report.append(record);
       options.log(printReportRow(record));
       // ModelCheckpoint(save_best_only): the best by validation accuracy, else by training accuracy.
-      if (!best || score > best.accuracy) {
-        best = { epoch, accuracy: score };
-        await saveModelDirectory(path.join(options.out, 'best'), saved, withTraining(options.graft, epoch, record));
-      }
+      const improved = !best || score > best.accuracy;
+      if (improved) best = { epoch, accuracy: score };
       await saveModelDirectory(path.join(options.out, 'last'), saved, withTraining(options.graft, epoch, record));
-      await writeState(options, groups, { epoch, iteration, elapsed: record.elapsed_time, bestAccuracy: best.accuracy, bestEpoch: best.epoch });
+      if (improved) {
+        // The same files as last/ (same weights, same graft.json): a copy, not a second read of
+        // every weight out of the backend and a second serialisation (VGG16: 553 MB each).
+        await writeDirectoryAtomically(path.join(options.out, 'best'), true, (dir) => fs.cp(path.join(options.out, 'last'), dir, { recursive: true }));
+      }
+      await writeState(options, groups, { epoch, iteration, elapsed: record.elapsed_time, bestAccuracy: best!.accuracy, bestEpoch: best!.epoch });
       await plotCurves(report.records, 'loss', path.join(options.out, 'loss.png'));
       await plotCurves(report.records, 'accuracy', path.join(options.out, 'accuracy.png'));
       if (options.shouldStop?.()) {
