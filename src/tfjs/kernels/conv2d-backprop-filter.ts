@@ -13,8 +13,33 @@
 import * as tf from '@tensorflow/tfjs';
 import { convAxes, filterGradientExtension } from './conv-geometry.js';
 import { extendSpatially } from './conv-operands.js';
+import { filterGradientByMatMul } from './im2col.js';
 import { withKernelCalls } from './kernel-calls.js';
 import { assertChannelsLast, defineWasmKernel, shape4 } from './wasm-kernel.js';
+
+export type FilterGradientMethod = 'conv' | 'im2col';
+
+/** For benchmarks and tests: force one method instead of the size rule. */
+export const filterGradientMethod: { force?: FilterGradientMethod } = {};
+
+/** The largest patch matrix (floats) the im2col method builds: 128 MB, freed as soon as used. */
+export const MAX_PATCH_FLOATS = 2 ** 25;
+
+/**
+ * im2col (im2col.ts) where its JS patch copy (≈ 3 ns an element here, one thread) is small beside
+ * the product's 2·Cout FLOPs an element: Cout ≥ 128, measured (bench/conv-grads.ts, resnet18's
+ * shapes at batch 8) 1.2–1.5× faster than the convolution on 1 thread, about even to 1.3× on 2;
+ * at Cout = 64 the copy costs about as much as the product and the convolution wins (56² 64→64:
+ * 20 against 18 GFLOP/s on 1 thread, 35 against 25 on 2). Few input channels (a stem's RGB) make
+ * rows of patches too short to copy well: the convolution. And never a patch matrix over
+ * MAX_PATCH_FLOATS.
+ */
+export function chooseFilterGradientMethod(filterShape: number[], dyShape: number[]): FilterGradientMethod {
+  const [kh, kw, cin, cout] = filterShape;
+  const [n, oh, ow] = dyShape;
+  if (cin < 16 || cout < 128) return 'conv';
+  return kh * kw * cin * n * oh * ow <= MAX_PATCH_FLOATS ? 'im2col' : 'conv';
+}
 
 export const conv2DBackpropFilterConfig = defineWasmKernel<'x' | 'dy', tf.Conv2DBackpropFilterAttrs>(
   tf.Conv2DBackpropFilter,
@@ -24,7 +49,9 @@ export const conv2DBackpropFilterConfig = defineWasmKernel<'x' | 'dy', tf.Conv2D
     assertChannelsLast(tf.Conv2DBackpropFilter, dataFormat);
     const info = tf.backend_util.computeConv2DInfo(shape4(x, tf.Conv2DBackpropFilter), filterShape, strides, 1, pad, dimRoundingMode);
     const [rows, cols] = convAxes(info);
+    const method = filterGradientMethod.force ?? chooseFilterGradientMethod(filterShape, dy.shape);
     return withKernelCalls(backend, (calls) => {
+      if (method === 'im2col') return filterGradientByMatMul(calls, x, dy, [rows, cols], filterShape);
       const extended = extendSpatially(calls, x, [filterGradientExtension(rows), filterGradientExtension(cols)]);
       if (extended === null) return calls.zeros(filterShape);
       const images = calls.transpose(extended.operand, [3, 1, 2, 0]);

@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { chooseFilterGradientMethod, filterGradientMethod, type FilterGradientMethod } from '../../../src/tfjs/kernels/conv2d-backprop-filter.js';
 import { assertRelative, onCpuAndWasm, runKernelValues, seededTensor } from './helpers.js';
 import { referenceConvGradients } from './reference-conv.js';
 
@@ -40,6 +41,14 @@ const CONV_CASES: ConvCase[] = [
   { name: 'stride 2, top pad 10', x: [1, 2, 3, 2], kernel: [3, 3], out: 2, strides: [2, 2], pad: [[0, 0], [10, 0], [0, 0], [0, 0]] },
   // The only window misses the input: both gradients are zero.
   { name: '1×1 stride 4, pad 1', x: [1, 2, 2, 2], kernel: [1, 1], out: 2, strides: [4, 4], pad: [[0, 0], [1, 0], [1, 0], [0, 0]] },
+];
+
+/** Shapes the size rule sends to the im2col filter gradient (Cin ≥ 16, Cout ≥ 128): odd sizes, stride 2, 'same'. */
+const IM2COL_CASES: ConvCase[] = [
+  { name: 'im2col 3×3 stride 2 same, odd size', x: [2, 7, 7, 16], kernel: [3, 3], out: 128, strides: [2, 2], pad: 'same' },
+  { name: 'im2col 3×3 stride 1 same', x: [1, 5, 6, 24], kernel: [3, 3], out: 128, strides: [1, 1], pad: 'same' },
+  { name: 'im2col 1×1 stride 2 (patches the narrower side)', x: [2, 7, 9, 16], kernel: [1, 1], out: 160, strides: [2, 2], pad: 'same' },
+  { name: 'im2col 3×2 strides [2, 1] valid, last row unused', x: [2, 8, 7, 16], kernel: [3, 2], out: 128, strides: [2, 1], pad: 'valid' },
 ];
 
 const DEPTHWISE_CASES: ConvCase[] = [
@@ -104,6 +113,23 @@ async function checkCase(c: ConvCase, depthwise: boolean): Promise<void> {
 
 test('Conv2DBackpropFilter and Conv2DBackpropInput on wasm match cpu', async () => {
   for (const c of CONV_CASES) await checkCase(c, false);
+});
+
+test('the im2col filter gradient (forced on every case, and where the size rule picks it) matches cpu', async () => {
+  for (const c of IM2COL_CASES) {
+    const filterShape = [c.kernel[0], c.kernel[1], c.x[3], c.out];
+    const { info } = geometry(c, false);
+    if (chooseFilterGradientMethod(filterShape, info.outShape) !== 'im2col') throw new Error(`${c.name}: the rule does not pick im2col`);
+    await checkCase(c, false);
+  }
+  for (const method of ['im2col', 'conv'] as FilterGradientMethod[]) {
+    filterGradientMethod.force = method;
+    try {
+      for (const c of [...CONV_CASES, ...IM2COL_CASES]) await checkCase({ ...c, name: `${c.name} (${method} forced)` }, false);
+    } finally {
+      filterGradientMethod.force = undefined;
+    }
+  }
 });
 
 test('DepthwiseConv2dNativeBackpropFilter and -Input on wasm match cpu (and the definition with dilation)', async () => {
