@@ -20,10 +20,13 @@
  * each keeps its own wasm heap).
  *
  *   npm run build && node dist/bench/profile-train.js [--threads 1,2] [--batch 8,16] [--steps 3]
- *       [--optimizer adam|sgd] [--top 25] [--json out.json] [--baseline]
+ *       [--optimizer adam|sgd] [--top 25] [--json out.json] [--baseline] [--no-fast-layers]
  *
  * --baseline: tfjs-backend-wasm's own Tile, Identity, Sum, Mean and Transpose instead of graft's
  * (the profile before those replacements).
+ *
+ * --no-fast-layers: tfjs-layers' own BatchNormalization and Conv2D training computation, without
+ * src/train/fast-layers.ts's patches (which runTraining applies, and so does this by default).
  *
  * bench/train-speed --part a runs the same child with --plain (no kernel timers) for images/s.
  */
@@ -73,7 +76,7 @@ interface ChildResult {
 /** Kernels graft replaced in this round (issue 8), restored to tfjs's by --baseline for before/after. */
 const BASELINE_KERNELS = ['Tile', 'Identity', 'Sum', 'Mean', 'Transpose'];
 
-async function child(threads: number, batch: number, steps: number, optimizerName: 'adam' | 'sgd', plain = false, baseline = false): Promise<ChildResult> {
+async function child(threads: number, batch: number, steps: number, optimizerName: 'adam' | 'sgd', plain = false, baseline = false, fastLayers = true): Promise<ChildResult> {
   const tf = await import('@tensorflow/tfjs');
   const { useBackend, describeBackend } = await import('../src/tfjs/backend.js');
   const { architectures } = await import('../src/graph/architectures/index.js');
@@ -83,6 +86,7 @@ async function child(threads: number, batch: number, steps: number, optimizerNam
   const { replaceHead } = await import('../src/train/surgery.js');
   const { optimizerGroups } = await import('../src/train/optimizers.js');
   const { Random } = await import('../src/train/random.js');
+  const { useFastTrainingLayers } = await import('../src/train/fast-layers.js');
 
   // Captured before useBackend puts graft's in their place (the registry is global).
   await import('@tensorflow/tfjs-backend-wasm');
@@ -98,7 +102,7 @@ async function child(threads: number, batch: number, steps: number, optimizerNam
       config.setupFunc?.(tf.backend());
     }
   }
-  const backend = `${describeBackend()}${baseline ? ', tfjs Tile/Identity/Sum/Mean/Transpose' : ''}`;
+  const backend = `${describeBackend()}${baseline ? ', tfjs Tile/Identity/Sum/Mean/Transpose' : ''}${fastLayers ? '' : ', tfjs BatchNorm/Conv2D training'}`;
 
   // resnet18 with random weights (He normal for weights, BatchNorm at its identity).
   const arch = architectures().find((a) => a.name === 'resnet18' && a.format === 'pytorch');
@@ -121,6 +125,8 @@ async function child(threads: number, batch: number, steps: number, optimizerNam
   const { graph } = arch.build(tensors, {});
   const { model } = buildModel(graph, tensors);
   const classifier = replaceHead(asClassifier(model), 2);
+  // As runTraining does.
+  if (fastLayers) useFastTrainingLayers(classifier.logits);
   const groups = optimizerGroups(classifier.logits, { name: optimizerName, learningRate: 1e-4 });
   const variables = groups.flatMap((g) => g.variables);
 
@@ -285,7 +291,15 @@ async function main(): Promise<void> {
   if (optimizerName !== 'adam' && optimizerName !== 'sgd') throw new Error('--optimizer adam|sgd');
   const steps = Number(option('steps') ?? 3);
   if (process.argv.includes('--child')) {
-    const result = await child(Number(option('threads')), Number(option('batch')), steps, optimizerName, process.argv.includes('--plain'), process.argv.includes('--baseline'));
+    const result = await child(
+      Number(option('threads')),
+      Number(option('batch')),
+      steps,
+      optimizerName,
+      process.argv.includes('--plain'),
+      process.argv.includes('--baseline'),
+      !process.argv.includes('--no-fast-layers'),
+    );
     writeFileSync(option('out')!, JSON.stringify(result));
     return;
   }
@@ -298,7 +312,7 @@ async function main(): Promise<void> {
   for (const t of threads) {
     for (const b of batches) {
       const out = `/tmp/graft-profile-train-${process.pid}-${t}-${b}.json`;
-      const run = spawnSync(process.execPath, [script, '--child', '--threads', String(t), '--batch', String(b), '--steps', String(steps), '--optimizer', optimizerName, '--out', out, ...(process.argv.includes('--baseline') ? ['--baseline'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
+      const run = spawnSync(process.execPath, [script, '--child', '--threads', String(t), '--batch', String(b), '--steps', String(steps), '--optimizer', optimizerName, '--out', out, ...(process.argv.includes('--baseline') ? ['--baseline'] : []), ...(process.argv.includes('--no-fast-layers') ? ['--no-fast-layers'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
       if (run.status !== 0) {
         console.log(`\n== batch ${b}, ${t} thread(s): child failed (status ${run.status}, signal ${run.signal})`);
         continue;

@@ -16,6 +16,7 @@ import { planFeatureCache, computeFeatures, type CachePlan } from './cache.js';
 import { chooseMicroBatch } from './memory.js';
 import { type Classifier, withActivation } from './classifier.js';
 import { evaluate, trainEpoch, type Examples } from './loop.js';
+import { useFastTrainingLayers } from './fast-layers.js';
 import { disposeGroups, optimizerGroups, type OptimizerOptions, type OptimizerGroup } from './optimizers.js';
 import { Random } from './random.js';
 import { LogReport, epochProgress, plotCurves, printReportHeader, printReportRow, type EpochRecord } from './report/index.js';
@@ -74,6 +75,7 @@ interface State {
 export async function runTraining(classifier: Classifier, train: Examples, validation: Examples | undefined, options: RunOptions): Promise<RunResult> {
   await fs.mkdir(options.out, { recursive: true });
   const report = options.startEpoch ? await LogReport.resume(options.out) : new LogReport(options.out);
+  useFastTrainingLayers(classifier.logits);
   let model = classifier.logits;
   let trainData = train;
   let validationData = validation;
