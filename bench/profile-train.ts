@@ -227,6 +227,29 @@ async function child(threads: number, batch: number, steps: number, optimizerNam
     return t1 - t0;
   };
 
+  if (plain) {
+    // bench/train-speed's rate: src/train/loop.ts trainEpoch itself over (1 + steps) batches, in
+    // the passes runTraining would choose (batch 32 does not fit the wasm heap in one).
+    const { trainEpoch } = await import('../src/train/loop.js');
+    const { chooseMicroBatch } = await import('../src/train/memory.js');
+    const microBatch = chooseMicroBatch(classifier.logits, batch);
+    const count = (1 + steps) * batch;
+    const examples = { data: new Float32Array(count * size), shape: [224, 224, 3], labels: Int32Array.from({ length: count }, (_, i) => i % 2), count };
+    for (let i = 0; i < examples.data.length; i++) examples.data[i] = random.next() * 2 - 1;
+    log(`child: ${backend}, batch ${batch} in passes of ${microBatch}, ${optimizerName}: trainEpoch over ${1 + steps} batches`);
+    const marks = [performance.now()];
+    await trainEpoch({ model: classifier.logits, microBatch, activation: 'softmax', classes: 2, groups, examples, batchSize: batch, onBatch: () => marks.push(performance.now()) });
+    const times = marks.slice(1).map((m, i) => m - marks[i]);
+    const each = times.slice(1);
+    log(`child: warm-up ${(times[0] / 1000).toFixed(1)} s, steps ${each.map((m) => (m / 1000).toFixed(2)).join(' / ')} s`);
+    const stepMs = each.reduce((a, b) => a + b, 0) / each.length;
+    const heapBytes = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.length ?? 0;
+    return {
+      threads, backend: `${backend}, passes of ${microBatch}`, batch, optimizer: optimizerName, steps, stepMs, stepMsEach: each,
+      medianMs: [...each].sort((a, b) => a - b)[Math.floor((each.length - 1) / 2)], phaseMs, kernels: [], nested: [], slowest: [],
+      heapMB: heapBytes / 1e6, imagesPerSecond: (batch * 1000) / stepMs,
+    };
+  }
   log(`child: ${backend}, batch ${batch}, ${optimizerName}; warm-up step`);
   const warm = await step();
   log(`child: warm-up ${(warm / 1000).toFixed(1)} s`);

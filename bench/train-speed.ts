@@ -2,9 +2,10 @@
  * bench/train-speed: training speed on the wasm backend.
  *
  *   (a) resnet18 full fine-tune (torchvision architecture, random weights, nothing frozen,
- *       BatchNorm in training mode, new 2-class head, Adam; bench/profile-train.ts's step, which
- *       is src/train/loop.ts trainEpoch's): images/s at batch 32, or the largest of 32 / 16 / 8
- *       that fits the wasm heap (said so), on 1 thread and on all threads, each in its own child
+ *       BatchNorm in training mode, new 2-class head, Adam; src/train/loop.ts trainEpoch run by
+ *       bench/profile-train.ts --plain, with the training-only fast layers and the heap-sized
+ *       passes runTraining uses): images/s at batch 32 (smaller --batches are tried only if a
+ *       child fails), on 1 thread and on all threads, each in its own child
  *       process; beside it, where /usr/bin/python3 has torch and torchvision, the same workload in
  *       PyTorch CPU (bench/finetune_torch.py resnet18-train: batch 32, torch.set_num_threads(2),
  *       train mode, Adam) and the ratios. Rates are from the median of --steps timed steps after
