@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../errors.js';
+import { FusedAdamOptimizer } from './adam.js';
 import { globToRegExp } from './freeze.js';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
@@ -38,7 +39,8 @@ export function parseLrMult(specs: string[] = []): { pattern: string; factor: nu
 function makeOptimizer(options: OptimizerOptions, rate: number): tf.Optimizer {
   switch (options.name) {
     case 'adam':
-      return tf.train.adam(rate);
+      // tfjs's defaults (β1 0.9, β2 0.999, ε the backend's), one fused kernel per variable on wasm.
+      return new FusedAdamOptimizer(rate, 0.9, 0.999);
     case 'sgd':
       return tf.train.sgd(rate);
     case 'momentum':

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 // Registers the wasm backend and its kernels, which these replace or build on.
 import '@tensorflow/tfjs-backend-wasm';
+import { adamUpdateConfig } from './adam-update.js';
 import { wrapBatchMatMul } from './batch-mat-mul.js';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
@@ -28,6 +29,7 @@ const STANDALONE_KERNELS: readonly tf.KernelConfig[] = [
   maxPoolGradConfig,
   tileConfig,
   identityConfig,
+  adamUpdateConfig,
 ];
 
 /** Kernels that wrap tfjs's own (delegating to it for the cases it does well). */
