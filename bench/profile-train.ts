@@ -91,7 +91,9 @@ async function child(threads: number, batch: number, steps: number, optimizerNam
   // Captured before useBackend puts graft's in their place (the registry is global).
   await import('@tensorflow/tfjs-backend-wasm');
   const originals = BASELINE_KERNELS.map((name) => tf.getKernel(name, 'wasm'));
-  await useBackend('wasm', { threads });
+  // --webgpu (with --plain): the same trainEpoch on `--backend webgpu` (bench/train-speed part a).
+  if (process.argv.includes('--webgpu')) await useBackend('webgpu');
+  else await useBackend('wasm', { threads });
   if (baseline) {
     // tfjs's own kernels back.
     for (const config of originals) {

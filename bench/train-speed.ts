@@ -22,7 +22,7 @@
  *       machine that other work keeps busy, threads that get no core show there.
  *
  *   npm run build && node dist/bench/train-speed.js [--part a,c] [--threads 1,2] [--repeats 5] [--json out.json]
- *       [--steps 3] [--batches 32,16,8] [--torch-threads 2] [--skip-torch]
+ *       [--steps 3] [--batches 32,16,8] [--torch-threads 2] [--skip-torch] [--webgpu]
  *
  * --threads: the thread counts to compare (default 1 and the machine's cores).
  * --json: part c's timings, or with part a only, part a's results.
@@ -362,10 +362,10 @@ interface ResnetRun {
 }
 
 /** One graft child (bench/profile-train.js --child --plain) at `batch`; null when it fails (e.g. the heap). */
-function graftResnet(threads: number, batch: number, steps: number): { run?: ResnetRun; why?: string } {
+function graftResnet(threads: number, batch: number, steps: number, webgpu = false): { run?: ResnetRun; why?: string } {
   const script = path.join(here, 'profile-train.js');
   const out = path.join(tmpdir(), `graft-train-speed-${process.pid}-${threads}-${batch}.json`);
-  const child = spawnSync(process.execPath, [script, '--child', '--plain', '--threads', String(threads), '--batch', String(batch), '--steps', String(steps), '--out', out], {
+  const child = spawnSync(process.execPath, [script, '--child', '--plain', '--threads', String(threads), '--batch', String(batch), '--steps', String(steps), '--out', out, ...(webgpu ? ['--webgpu'] : [])], {
     stdio: ['ignore', 'inherit', 'pipe'],
     encoding: 'utf8',
     timeout: 900_000,
@@ -418,6 +418,25 @@ async function resnetPart(): Promise<void> {
       }
       failed.push(why!);
       console.log(`  graft, ${threads} thread(s): ${why}; trying a smaller batch`);
+    }
+  }
+  // WebGPU where an adapter is at hand (CI's lavapipe is software Vulkan on the CPU: a code-path
+  // figure, not a GPU one): --webgpu, one run at the first batch that fits.
+  if (process.argv.includes('--webgpu')) {
+    const { probeWebGpuIsolated } = await import('../src/tfjs/webgpu.js');
+    const probe = await probeWebGpuIsolated();
+    if (!probe.ok) console.log(`  graft webgpu: skipped, ${probe.reason}`);
+    else {
+      const failed: string[] = [];
+      for (const batch of batches) {
+        const { run, why } = graftResnet(0, batch, Math.min(steps, 2), true);
+        if (run) {
+          runs.push({ ...run, failed });
+          break;
+        }
+        failed.push(why!);
+        console.log(`  graft webgpu: ${why}; trying a smaller batch`);
+      }
     }
   }
   const torch = process.argv.includes('--skip-torch') ? 'skipped (--skip-torch)' : torchResnet(torchThreads, steps);

@@ -54,7 +54,11 @@ export async function writeModelDirectory(
     byName.delete(variable.originalName);
   }
   if (byName.size > 0) throw new GraftError(`source weights bound to no model variable: ${[...byName.keys()].join(', ')}`);
+  await writeLayersModelFiles(target, model.toJSON(null, false), ordered, graft, options);
+}
 
+/** model.json (with `topology`), the shards of `ordered` (in the topology's weight order) and graft.json. */
+async function writeLayersModelFiles(target: string, topology: unknown, ordered: BoundWeight[], graft: GraftJson, options: WriteOptions): Promise<void> {
   const half = options.dtype === 'float16';
   const bytesPerValue = half ? 2 : 4;
   const totalBytes = ordered.reduce((sum, w) => sum + bytesPerValue * w.shape.reduce((a, b) => a * b, 1), 0);
@@ -70,7 +74,7 @@ export async function writeModelDirectory(
     format: 'layers-model',
     generatedBy: options.generatedBy ?? `graft ${graft.graft}`,
     convertedBy: `graft ${graft.graft}`,
-    modelTopology: model.toJSON(null, false),
+    modelTopology: topology,
     weightsManifest: [{ paths: shardNames, weights: specs }],
   };
 
@@ -245,10 +249,21 @@ function concat(buffers: Buffer[]): ArrayBuffer {
  * values are read once and streamed like a conversion's weights.
  */
 export async function saveModelDirectory(target: string, model: tf.LayersModel, graft: GraftJson, options: WriteOptions = {}): Promise<void> {
+  await (await snapshotModelDirectory(model))(target, graft, options);
+}
+
+/**
+ * Reads every weight of `model` out of the backend now and returns the writer of a model
+ * directory holding those values: training can go on (and change the weights) while the files are
+ * written (src/train/run.ts writes each epoch's checkpoint during the next epoch).
+ */
+export async function snapshotModelDirectory(model: tf.LayersModel): Promise<(target: string, graft: GraftJson, options?: WriteOptions) => Promise<void>> {
   const weights: BoundWeight[] = [];
   for (const variable of model.weights) {
     const values = (await variable.read().data()) as Float32Array;
     weights.push({ name: variable.originalName, shape: variable.shape as number[], sources: [], make: () => values });
   }
-  await writeModelDirectory(target, model, weights, graft, { ...options, force: true });
+  // The topology as it is now, too.
+  const topology = model.toJSON(null, false);
+  return (target, graft, options = {}) => writeLayersModelFiles(target, topology, weights, graft, { ...options, force: true });
 }

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { GraftError } from '../errors.js';
 import type { GraftJson } from '../tfjs/graft-json.js';
-import { saveModelDirectory } from '../tfjs/model-dir.js';
+import { snapshotModelDirectory } from '../tfjs/model-dir.js';
 import { writeDirectoryAtomically } from '../util/files.js';
 import { checkGpuErrors } from '../tfjs/webgpu.js';
 import { planFeatureCache, computeFeatures, type CachePlan } from './cache.js';
@@ -118,6 +118,7 @@ export async function runTraining(classifier: Classifier, train: Examples, valid
   const started = Date.now();
   let best = options.bestAccuracy !== undefined ? { epoch: options.bestEpoch ?? 0, accuracy: options.bestAccuracy } : undefined;
   let stopped = false;
+  let checkpoint: Promise<void> = Promise.resolve();
   if (!options.startEpoch) options.log(printReportHeader());
   try {
     for (let epoch = (options.startEpoch ?? 0) + 1; epoch <= options.epochs; epoch++) {
@@ -165,13 +166,23 @@ export async function runTraining(classifier: Classifier, train: Examples, valid
       // ModelCheckpoint(save_best_only): the best by validation accuracy, else by training accuracy.
       const improved = !best || score > best.accuracy;
       if (improved) best = { epoch, accuracy: score };
-      await saveModelDirectory(path.join(options.out, 'last'), saved, withTraining(options.graft, epoch, record));
-      if (improved) {
-        // The same files as last/ (same weights, same graft.json): a copy, not a second read of
-        // every weight out of the backend and a second serialisation (VGG16: 553 MB each).
-        await writeDirectoryAtomically(path.join(options.out, 'best'), true, (dir) => fs.cp(path.join(options.out, 'last'), dir, { recursive: true }));
-      }
-      await writeState(options, groups, { epoch, iteration, elapsed: record.elapsed_time, bestAccuracy: best!.accuracy, bestEpoch: best!.epoch });
+      // The weights and optimizer state are read out now; the files are written while the next
+      // epoch trains (VGG16: 553 MB a checkpoint), one checkpoint at a time, and always finished
+      // before runTraining returns, so last/ holds the last completed epoch even after Ctrl-C.
+      const writeModel = await snapshotModelDirectory(saved);
+      const writeOptimizer = await snapshotState(options, groups, { epoch, iteration, elapsed: record.elapsed_time, bestAccuracy: best!.accuracy, bestEpoch: best!.epoch });
+      await checkpoint;
+      checkpoint = (async () => {
+        await writeModel(path.join(options.out, 'last'), withTraining(options.graft, epoch, record));
+        if (improved) {
+          // The same files as last/ (same weights, same graft.json): a copy, not a second
+          // serialisation of every weight.
+          await writeDirectoryAtomically(path.join(options.out, 'best'), true, (dir) => fs.cp(path.join(options.out, 'last'), dir, { recursive: true }));
+        }
+        await writeOptimizer();
+      })();
+      // A failure surfaces at the next await of `checkpoint`, not as an unhandled rejection.
+      checkpoint.catch(() => undefined);
       await plotCurves(report.records, 'loss', path.join(options.out, 'loss.png'));
       await plotCurves(report.records, 'accuracy', path.join(options.out, 'accuracy.png'));
       if (options.shouldStop?.()) {
@@ -180,9 +191,15 @@ export async function runTraining(classifier: Classifier, train: Examples, valid
         break;
       }
     }
+  } catch (error) {
+    // The checkpoint being written still completes (last/ stays whole); the first error is the one reported.
+    await checkpoint.catch(() => undefined);
+    throw error;
   } finally {
     disposeGroups(groups);
   }
+  // The last checkpoint's files (their values were read out before the groups were freed).
+  await checkpoint;
   return { records: report.records, stopped, best, cachedAt: plan?.cutLayer };
 }
 
@@ -190,7 +207,8 @@ function withTraining(graft: GraftJson, epoch: number, record: EpochRecord): Gra
   return { ...graft, training: { ...(graft.training ?? {}), epoch, metrics: record } } as GraftJson;
 }
 
-async function writeState(options: RunOptions, groups: OptimizerGroup[], progress: Omit<State, 'seed' | 'optimizer' | 'groups'>): Promise<void> {
+/** Reads the optimizer state out now; the returned function writes it with state.json. */
+async function snapshotState(options: RunOptions, groups: OptimizerGroup[], progress: Omit<State, 'seed' | 'optimizer' | 'groups'>): Promise<() => Promise<void>> {
   const dir = path.join(options.out, 'last');
   const state: State = { ...progress, seed: options.seed, optimizer: options.optimizer, groups: [] };
   const buffers: Uint8Array[] = [];
@@ -209,8 +227,10 @@ async function writeState(options: RunOptions, groups: OptimizerGroup[], progres
     tf.dispose(weights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
     state.groups.push(entry);
   }
-  await fs.writeFile(path.join(dir, 'optimizer.bin'), Buffer.concat(buffers));
-  await fs.writeFile(path.join(options.out, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+  return async () => {
+    await fs.writeFile(path.join(dir, 'optimizer.bin'), Buffer.concat(buffers));
+    await fs.writeFile(path.join(options.out, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+  };
 }
 
 export interface SavedState {
