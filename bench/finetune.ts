@@ -24,6 +24,8 @@
  *   npm run build && node dist/bench/finetune.js [--images 200] [--epochs 20] [--batches 3]
  *       [--graft-threads 1] [--threads 2 (PyTorch's)]
  *       [--skip-torch] [--part all|a|b|a-rates|a-graft|a-prefix|a-naive|a-torch|a-real|b-graft|b-torch|table]
+ *       [--child-timeout 420]   (the issue's full size, measured rather than extrapolated:
+ *                                --part a-real --images 2000 --graft-threads 2 --child-timeout 1800)
  *       [--dir /tmp/graft-bench-finetune] [--clean]
  *
  * Every step is a fresh child process (peak RSS from process.resourceUsage / getrusage) and writes
@@ -48,8 +50,9 @@ const TORCH_SCRIPT = [path.resolve(here, '../../bench/finetune_torch.py'), path.
 let graftThreads = 1;
 
 const BATCH = 32;
-/** Longest a child may run (each stays well under it on the 2-core machine). */
-const CHILD_TIMEOUT_S = 420;
+/** Longest a child may run (each stays well under it on the 2-core machine); --child-timeout S
+ * for a full-size real run (--images 2000: 1,400 + 600, about 20 minutes). */
+let CHILD_TIMEOUT_S = 420;
 const TRAIN = 1400;
 const VALIDATION = 600;
 const EPOCHS = 20;
@@ -673,6 +676,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--child') return child(argv[1], argv.slice(2));
   const args = parseArgs(argv);
+  if (argv.includes('--child-timeout')) CHILD_TIMEOUT_S = Number(argv[argv.indexOf('--child-timeout') + 1]);
   if (args.clean) rmSync(args.dir, { recursive: true, force: true });
   const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision; print(torch.__version__)'], { encoding: 'utf8' });
   if (probe.status !== 0) {
