@@ -635,6 +635,12 @@ function printTable(results: Results, graftThreads: number): void {
     row('  phases: load + decode / cache fill / epochs, s', 'measured', `${fmt(real.phases.loadAndDecode, 0)} / ${fmt(real.phases.cacheFill, 0)} / ${fmt(real.phases.epochs, 0)}`, '', '');
     row('  cache fill rate in that run, images/s', 'measured', fmt(fill / real.phases.cacheFill), '', '');
     row('  per epoch (train + val + checkpoints + plots), s', 'measured', fmt(real.epochSeconds, 1), '', '');
+    if (real.trainCount === TRAIN && real.validationCount === VALIDATION && real.epochs === EPOCHS) {
+      // The issue's workload itself, run rather than extrapolated.
+      const measured = { graftCached: real.seconds, torchNaive: wall.torchNaive };
+      row('TARGET (full-size real run) PyTorch naive / graft cached ≥ 10×', 'measured', verdict(measured), '', '', '', '', '', '');
+      row(`TARGET (full-size real run) vs the issue's PyTorch naive (${minutes(issueNaive)})`, 'measured', verdict({ graftCached: real.seconds, torchNaive: issueNaive }), '', '', '', '', '', `needs ≤ ${minutes(issueNaive / 10)}`);
+    }
   }
   const rss = (...rs: (Results | undefined)[]) => mb(Math.max(...rs.map((r) => r?.maxRssBytes ?? 0)) || undefined);
   row('peak RSS (any step)', 'measured', rss(g, gn, real, ...failed), rss(tt, tf, tc), '');

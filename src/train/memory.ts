@@ -16,12 +16,12 @@ const WASM_HEAP_BYTES = 4 * 1024 ** 3;
 
 /**
  * Heap bytes a training step takes per float of layer output, per example. Measured on the wasm
- * backend from the heap's growth between batch 2 and batch 4 of a resnet18 step (Adam, BatchNorm
- * in training mode): 207 MB per example over 8.78 M output floats, 23.6 bytes: the tape keeps
- * several tensors per layer (BatchNorm's centred input and variance terms, ReLU's output) and
- * the backward pass allocates as many again while the forward's are still held.
+ * backend from the heap's growth between batch 4 and batch 8 of a resnet18 step (Adam, BatchNorm
+ * in training mode through src/train/fast-layers.ts): 106 MB per example over 8.78 M output
+ * floats, 12.1 bytes (tfjs's own BatchNorm chain kept twice that: 23.6). Rounded up: an estimate
+ * too high only costs speed (more passes), one too low aborts the run.
  */
-const STEP_BYTES_PER_OUTPUT_FLOAT = 24;
+const STEP_BYTES_PER_OUTPUT_FLOAT = 13;
 
 /** Kept below the ceiling: the allocator fragments, and an abort loses the whole run. */
 const HEAP_USABLE_FRACTION = 0.85;

@@ -31,11 +31,11 @@ test('outputFloatsPerExample sums every layer output but the input', () => {
 });
 
 test('a step too large for the wasm heap is split into equal passes; a small one is not', () => {
-  // 512² × 64 floats × 24 bytes = 403 MB per example: 7 fit in 0.85 × 4 GiB less the 512 MiB reserve.
+  // 512² × 64 floats × 13 bytes = 218 MB per example: 14 fit in 0.85 × 4 GiB less the 512 MiB reserve.
   const large = convNet(512);
-  assert.equal(chooseMicroBatch(large, 7), 7);
-  assert.equal(chooseMicroBatch(large, 32), 7, '32 over a limit of 7: five passes of at most 7');
-  assert.equal(chooseMicroBatch(large, 15), 5, '15 over a limit of 7: three passes of 5, not 7, 7, 1');
+  assert.equal(chooseMicroBatch(large, 14), 14);
+  assert.equal(chooseMicroBatch(large, 32), 11, '32 over a limit of 14: three passes of at most 11');
+  assert.equal(chooseMicroBatch(large, 15), 8, '15 over a limit of 14: two passes of 8 and 7, not 14 and 1');
   assert.equal(chooseMicroBatch(large, 32, 4), 4, 'an explicit --micro-batch wins');
   assert.equal(chooseMicroBatch(large, 2, 4), 2, 'never more than the batch');
   assert.throws(() => chooseMicroBatch(large, 32, 0), /--micro-batch must be a whole number ≥ 1, not 0/);
