@@ -17,6 +17,7 @@ import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-conv2d-bac
 import { identityConfig } from './identity.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
 import { wrapMean, wrapSum } from './reduce.js';
+import { wrapSlice } from './slice.js';
 import { tileConfig } from './tile.js';
 import { wrapTranspose } from './transpose.js';
 
@@ -38,6 +39,7 @@ const WRAPPING_KERNELS: readonly { kernelName: string; wrap: (original: tf.Kerne
   { kernelName: tf.Sum, wrap: wrapSum },
   { kernelName: tf.Mean, wrap: wrapMean },
   { kernelName: tf.Transpose, wrap: wrapTranspose },
+  { kernelName: tf.Slice, wrap: wrapSlice },
 ];
 
 /** Every config this module registered, to recognise its own on a second call. */
