@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { GraftError, UsageError } from '../errors.js';
 import { adapterAsData, rawAdapter, type RawAdapter } from './webgpu-probe.js';
+import { flatLayers, outputShapes, perExample } from './layer-shapes.js';
 
 export const WEBGPU_PACKAGE = 'webgpu';
 
@@ -271,30 +272,14 @@ export function checkGpuLimits(models: tf.LayersModel | undefined | (tf.LayersMo
         if (bytes > limit) throw new UsageError(`weight ${weight.name} is ${mb(bytes)}, ${over}: use --backend wasm`);
       }
       for (const shape of outputShapes(layer)) {
-        const perExample = shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1) * 4;
-        if (perExample * batchSize <= limit) continue;
-        const fits = Math.floor(limit / perExample);
+        const bytesPerExample = perExample(shape) * 4;
+        if (bytesPerExample * batchSize <= limit) continue;
+        const fits = Math.floor(limit / bytesPerExample);
         const advice = fits >= 1 ? `at most ${fits} example${fits === 1 ? '' : 's'} at a time fit (--micro-batch ${fits} when training, fewer images per call when predicting), or use --backend wasm` : 'use --backend wasm';
-        throw new UsageError(`the output of layer ${layer.name} for ${batchSize} examples is ${mb(perExample * batchSize)}, ${over}: ${advice}`);
+        throw new UsageError(`the output of layer ${layer.name} for ${batchSize} examples is ${mb(bytesPerExample * batchSize)}, ${over}: ${advice}`);
       }
     }
   }
-}
-
-/** A layer's output shapes (batch first); none when they differ between the models sharing it. */
-function outputShapes(layer: tf.layers.Layer): (number | null)[][] {
-  let shape: tf.Shape | tf.Shape[];
-  try {
-    shape = layer.outputShape;
-  } catch {
-    return [];
-  }
-  return (Array.isArray(shape[0]) ? shape : [shape]) as (number | null)[][];
-}
-
-/** Layers, with nested models opened up. */
-function flatLayers(model: tf.LayersModel): tf.layers.Layer[] {
-  return model.layers.flatMap((layer) => (layer instanceof tf.LayersModel ? flatLayers(layer) : [layer]));
 }
 
 function mb(bytes: number): string {

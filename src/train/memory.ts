@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../errors.js';
+import { flatLayers, outputShapes, perExample } from '../tfjs/layer-shapes.js';
 import { webgpuAdapter } from '../tfjs/webgpu.js';
 
 /** wasm32's ceiling (tfjs-backend-wasm is built with ALLOW_MEMORY_GROWTH up to 4 GiB). */
@@ -35,13 +36,9 @@ function reservedBytes(model: tf.LayersModel): number {
 
 /** Each layer's output floats for one example. */
 function outputFloats(model: tf.LayersModel): number[] {
-  const floats: number[] = [];
-  for (const layer of model.layers) {
-    if (layer.getClassName() === 'InputLayer') continue;
-    const shapes = (Array.isArray(layer.outputShape[0]) ? layer.outputShape : [layer.outputShape]) as (number | null)[][];
-    for (const shape of shapes) floats.push(shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1));
-  }
-  return floats;
+  return flatLayers(model)
+    .filter((layer) => layer.getClassName() !== 'InputLayer')
+    .flatMap((layer) => outputShapes(layer).map(perExample));
 }
 
 /** Floats the layers of `model` output for one example (what the tape keeps, up to a factor). */

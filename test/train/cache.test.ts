@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { trainModel, type TrainSummary } from '../../src/train/finetune.js';
 import { useBackend } from '../../src/tfjs/backend.js';
-import { convertLeNet, makeImageFolder, relative, weightsOf, type ImageFolderInfo } from './fixtures.js';
+import { assertWeightsClose, convertLeNet, makeImageFolder, relative, weightsOf, type ImageFolderInfo } from './fixtures.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'graft-cache-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
@@ -54,12 +54,7 @@ test('cache on and --no-cache give the same weights and the same log, up to floa
   const a = await weightsOf(path.join(work, 'cached-adam', 'last'));
   const b = await weightsOf(path.join(work, 'uncached-adam', 'last'));
   const original = await weightsOf(lenet);
-  let worst = 0;
-  for (const [name, value] of b) {
-    const error = relative(a.get(name)!, value);
-    worst = Math.max(worst, error);
-    assert.ok(error <= 1e-5, `${name}: relative difference ${error}`);
-  }
+  const worst = assertWeightsClose(a, b, 1e-5);
   t.diagnostic(`largest relative difference between cached and uncached weights: ${worst.toExponential(2)}`);
   // The frozen layers did not move; the trained ones did.
   for (const name of ['conv1/kernel', 'conv1/bias', 'conv2/kernel', 'conv2/bias']) assert.deepEqual(a.get(name), original.get(name), name);
@@ -82,12 +77,7 @@ test('--micro-batch: a batch of 16 as passes of 6, 6 and 4 with summed gradients
   const whole = await weightsOf(path.join(work, 'uncached-sgd', 'last'));
   const parts = await weightsOf(path.join(work, 'uncached-sgd-micro6', 'last'));
   const original = await weightsOf(lenet);
-  let worst = 0;
-  for (const [name, value] of whole) {
-    const error = relative(parts.get(name)!, value);
-    worst = Math.max(worst, error);
-    assert.ok(error <= 1e-5, `${name}: relative difference ${error}`);
-  }
+  const worst = assertWeightsClose(parts, whole, 1e-5);
   assert.ok(relative(whole.get('ip1/kernel')!, original.get('ip1/kernel')!) > 1e-4, 'SGD moved ip1');
   t.diagnostic(`largest relative difference between whole and split batches: ${worst.toExponential(2)}`);
 });

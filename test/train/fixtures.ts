@@ -13,7 +13,8 @@ import { convertModel } from '../../src/tfjs/convert.js';
 import { loadModelDirectory, saveModelDirectory } from '../../src/tfjs/model-dir.js';
 import { GRAFT_VERSION, type GraftJson } from '../../src/tfjs/graft-json.js';
 import { useBackend } from '../../src/tfjs/backend.js';
-import { FIXTURES, REPO } from '../helpers.js';
+import assert from 'node:assert/strict';
+import { FIXTURES, REPO, relativeError } from '../helpers.js';
 
 export const CLASSES = ['bars_h', 'bars_v', 'disk'] as const;
 
@@ -144,15 +145,21 @@ export function blobs(perClass: number, centres: number[][], spread: number, see
   return rows;
 }
 
-/** max |a − b| / max |b|. */
-export function relative(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let ref = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    ref = Math.max(ref, Math.abs(b[i]));
+/** max |a − b| / max |b| (test/helpers.ts's relativeError). */
+export { relativeError as relative } from '../helpers.js';
+
+/**
+ * The largest relative difference between two models' weights (as weightsOf reads them), each
+ * weight asserted within `tolerance`.
+ */
+export function assertWeightsClose(actual: Map<string, Float32Array>, expected: Map<string, Float32Array>, tolerance: number): number {
+  let worst = 0;
+  for (const [name, value] of expected) {
+    const error = relativeError(actual.get(name)!, value);
+    worst = Math.max(worst, error);
+    assert.ok(error <= tolerance, `${name}: relative difference ${error}`);
   }
-  return diff / (ref || 1);
+  return worst;
 }
 
 export const GRAFT_BIN = path.join(REPO, 'bin', 'graft.js');

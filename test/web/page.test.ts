@@ -21,13 +21,13 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import sharp from 'sharp';
 import type { Browser, Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { useBackend } from '../../src/tfjs/backend.js';
 import { loadModelDirectory } from '../../src/tfjs/model-dir.js';
 import { inputSpecFor } from '../../src/tfjs/predict.js';
 import { FIXTURES, REPO, SHARED_FIXTURES } from '../helpers.js';
+import { writeColorPng } from './color-png.js';
 
 const CHROMIUM = process.env.GRAFT_CHROMIUM ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM)
@@ -86,22 +86,6 @@ async function nodePredict(dir: string, image: string, ...extra: string[]): Prom
   const probabilities = new Array<number>(json.output.values.length).fill(NaN);
   for (const t of top) probabilities[t.index] = t.probability;
   return { top, probabilities };
-}
-
-/** A 120×90 RGB PNG (gradients and a disc): not square, so the page resizes it as Node does. */
-async function writeColorPng(file: string): Promise<void> {
-  const width = 120;
-  const height = 90;
-  const data = Buffer.alloc(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = (y * width + x) * 3;
-      data[i] = Math.round((x * 255) / (width - 1));
-      data[i + 1] = Math.round((y * 255) / (height - 1));
-      data[i + 2] = (x - 60) ** 2 + (y - 45) ** 2 < 900 ? 230 : 40;
-    }
-  }
-  await sharp(data, { raw: { width, height, channels: 3 } }).png().toFile(file);
 }
 
 before(async () => {

@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { FIXTURES, REPO, SHARED_FIXTURES } from '../helpers.js';
+import { writeColorPng } from './color-png.js';
 
 const CHROMIUM = process.env.GRAFT_CHROMIUM ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM)
@@ -51,22 +52,6 @@ function readmeSnippet(): string {
 }
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.png': 'image/png', '.bin': 'application/octet-stream' };
-
-/** A 120×90 colour gradient with a disc: resized, channel-swapped and normalised by the snippet. */
-async function writeColorPng(file: string): Promise<void> {
-  const { default: sharp } = await import('sharp');
-  const [width, height] = [120, 90];
-  const data = Buffer.alloc(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = (y * width + x) * 3;
-      data[i] = Math.round((x * 255) / (width - 1));
-      data[i + 1] = Math.round((y * 255) / (height - 1));
-      data[i + 2] = (x - 60) ** 2 + (y - 45) ** 2 < 900 ? 230 : 40;
-    }
-  }
-  await sharp(data, { raw: { width, height, channels: 3 } }).png().toFile(file);
-}
 
 /**
  * Two apps with the same bundle: the README's LeNet, and at the same path a model that needs
