@@ -57,17 +57,19 @@ export function spreadByStride(calls: WasmKernelCalls, dy: tf.TensorInfo, [sh, s
 }
 
 /**
- * kernel [kh, kw, a, b] → [rows.length, cols.length, a, b] with tap (i, j) = kernel[rows[i], cols[j]]:
- * a 180° flip ([kh − 1, …, 0] both ways) or one phase's taps of it (input-gradient.ts). Each tap is
- * one contiguous a·b block, copied on the wasm heap. wasm's Reverse and StridedSlice walk every
- * element with generic index arithmetic: ≈ 1 ms each on a 3×3×64×64 kernel here (as much as
- * a tenth of the convolution they feed), and the 64 phase slices of a 16×16×21×21 kernel took
- * 33 ms against 5 ms for the convolutions.
+ * kernel [kh, kw, a, b] → [rows.length, cols.length, a + extraInner, b] with tap (i, j) =
+ * kernel[rows[i], cols[j]] followed by extraInner·b zeros: a 180° flip ([kh − 1, …, 0] both
+ * ways) or one phase's taps of it (input-gradient.ts), with zero input channels where
+ * filter-packing.ts asks for them. Each tap is one contiguous a·b block, copied on the wasm heap.
+ * wasm's Reverse and StridedSlice walk every element with generic index arithmetic: ≈ 1 ms each
+ * on a 3×3×64×64 kernel here (as much as a tenth of the convolution they feed), and the 64
+ * phase slices of a 16×16×21×21 kernel took 33 ms against 5 ms for the convolutions.
  */
-export function gatherTaps(calls: WasmKernelCalls, kernel: tf.TensorInfo, rows: number[], cols: number[]): tf.TensorInfo {
+export function gatherTaps(calls: WasmKernelCalls, kernel: tf.TensorInfo, rows: number[], cols: number[], extraInner = 0): tf.TensorInfo {
   const [kh, kw, a, b] = kernel.shape;
   const block = a * b;
-  const out = calls.adopt(calls.backend.makeOutput([rows.length, cols.length, a, b], 'float32'));
+  const tapSize = (a + extraInner) * b;
+  const out = calls.adopt(calls.backend.makeOutput([rows.length, cols.length, a + extraInner, b], 'float32'));
   // Views are taken after the allocation, which may have grown the heap.
   const source = calls.backend.typedArrayFromHeap(kernel);
   const target = calls.backend.typedArrayFromHeap(out);
@@ -75,7 +77,10 @@ export function gatherTaps(calls: WasmKernelCalls, kernel: tf.TensorInfo, rows: 
     cols.forEach((v, j) => {
       if (u < 0 || u >= kh || v < 0 || v >= kw) throw new Error(`graft: kernel tap (${u}, ${v}) outside ${kh}×${kw}`);
       const from = (u * kw + v) * block;
-      target.set(source.subarray(from, from + block), (i * cols.length + j) * block);
+      const to = (i * cols.length + j) * tapSize;
+      target.set(source.subarray(from, from + block), to);
+      // A fresh buffer is not zeroed.
+      if (extraInner > 0) target.fill(0, to + block, to + tapSize);
     });
   });
   return out;
@@ -85,3 +90,4 @@ export function gatherTaps(calls: WasmKernelCalls, kernel: tf.TensorInfo, rows: 
 export function reversedRange(n: number): number[] {
   return Array.from({ length: n }, (_, i) => n - 1 - i);
 }
+

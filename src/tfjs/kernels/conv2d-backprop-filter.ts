@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { convAxes, filterGradientExtension } from './conv-geometry.js';
 import { extendSpatially } from './conv-operands.js';
+import { zeroTapsForPacking } from './filter-packing.js';
 import { filterGradientByMatMul } from './im2col.js';
 import { withKernelCalls } from './kernel-calls.js';
 import { assertChannelsLast, defineWasmKernel, shape4 } from './wasm-kernel.js';
@@ -52,10 +53,16 @@ export const conv2DBackpropFilterConfig = defineWasmKernel<'x' | 'dy', tf.Conv2D
     const method = filterGradientMethod.force ?? chooseFilterGradientMethod(filterShape, dy.shape);
     return withKernelCalls(backend, (calls) => {
       if (method === 'im2col') return filterGradientByMatMul(calls, x, dy, [rows, cols], filterShape);
-      const extended = extendSpatially(calls, x, [filterGradientExtension(rows), filterGradientExtension(cols)]);
+      const [n, oh, ow] = dy.shape;
+      // dy is this convolution's filter: zero taps after its last row and column keep
+      // tfjs-wasm's intake of it fast (filter-packing.ts); they meet zeros of x's padding.
+      const [extraRows, extraColumns] = zeroTapsForPacking(oh, ow, n);
+      const tapRows = { ...rows, output: oh + extraRows };
+      const tapColumns = { ...cols, output: ow + extraColumns };
+      const extended = extendSpatially(calls, x, [filterGradientExtension(tapRows), filterGradientExtension(tapColumns)]);
       if (extended === null) return calls.zeros(filterShape);
       const images = calls.transpose(extended.operand, [3, 1, 2, 0]);
-      const kernel = calls.transpose(dy, [1, 2, 0, 3]);
+      const kernel = calls.transpose(calls.pad(dy, [[0, 0], [0, extraRows], [0, extraColumns], [0, 0]]), [1, 2, 0, 3]);
       const perInputChannel = calls.call(
         'Conv2D',
         { x: images, filter: kernel },

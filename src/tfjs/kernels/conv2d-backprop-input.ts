@@ -9,9 +9,19 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { convAxes } from './conv-geometry.js';
+import { zeroChannelsForPacking } from './filter-packing.js';
 import { inputGradient } from './input-gradient.js';
 import { withKernelCalls } from './kernel-calls.js';
 import { assertChannelsLast, defineWasmKernel, shape4 } from './wasm-kernel.js';
+
+/**
+ * Zero channels for dy and the flipped kernels (filter-packing.ts), for kernels of `taps` taps
+ * each: only where dy is the cheaper side to copy (deep layers: 7²×512 against 3×3×512×512).
+ */
+export function inputGradientZeroChannels(dyShape: number[], filterShape: number[], taps: number[]): number {
+  if (tf.util.sizeFromShape(dyShape) * 2 > tf.util.sizeFromShape(filterShape)) return 0;
+  return zeroChannelsForPacking(taps, dyShape[3]);
+}
 
 export const conv2DBackpropInputConfig = defineWasmKernel<'dy' | 'filter', tf.Conv2DBackpropInputAttrs>(
   tf.Conv2DBackpropInput,
@@ -23,8 +33,16 @@ export const conv2DBackpropInputConfig = defineWasmKernel<'dy' | 'filter', tf.Co
     return withKernelCalls(backend, (calls) => {
       // [kh, kw, Cin, Cout] → [kh, kw, Cout, Cin]: dy's channels in, x's out.
       const kernel = calls.transpose(filter, [0, 1, 3, 2]);
-      return inputGradient(calls, dy, kernel, convAxes(info), inputShape, (operand, phaseKernel, padding, dilations) =>
-        calls.call('Conv2D', { x: operand, filter: phaseKernel }, { strides: 1, dilations, pad: padding, dataFormat: 'NHWC' }),
+      const zeroChannels = (taps: number[]) => inputGradientZeroChannels(dy.shape, filter.shape, taps);
+      return inputGradient(
+        calls,
+        dy,
+        kernel,
+        convAxes(info),
+        inputShape,
+        (operand, phaseKernel, padding, dilations) =>
+          calls.call('Conv2D', { x: operand, filter: phaseKernel }, { strides: 1, dilations, pad: padding, dataFormat: 'NHWC' }),
+        zeroChannels,
       );
     });
   },

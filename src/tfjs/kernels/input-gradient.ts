@@ -19,7 +19,9 @@ export type Correlate = (operand: tf.TensorInfo, kernel: tf.TensorInfo, padding:
 
 /**
  * dx [N, H, W, C] for dy and the forward kernel, already in the [kh, kw, ·, ·] layout `correlate`
- * takes; the flip happens here.
+ * takes; the flip happens here. `zeroChannels`: given, the number of zero channels to append to
+ * dy and to the kernels' input axis for how many taps each correlation's kernel has
+ * (filter-packing.ts; dy has to be the smaller side for that to pay).
  */
 export function inputGradient(
   calls: WasmKernelCalls,
@@ -28,15 +30,27 @@ export function inputGradient(
   [rows, cols]: [ConvAxis, ConvAxis],
   inputShape: number[],
   correlate: Correlate,
+  zeroChannels: (taps: number[]) => number = () => 0,
 ): tf.TensorInfo {
   const strided = rows.stride > 1 || cols.stride > 1;
   const dilated = rows.dilation > 1 || cols.dilation > 1;
-  if (strided && !dilated) return byPhases(calls, dy, kernel, [rows, cols], inputShape, correlate);
-  const spread = spreadByStride(calls, dy, [rows.stride, cols.stride]);
+  if (strided && !dilated) {
+    const layouts: [PhaseLayout, PhaseLayout] = [phaseLayout(rows), phaseLayout(cols)];
+    const phaseTaps = (axis: ConvAxis, layout: PhaseLayout) => Array.from({ length: axis.stride }, (_, r) => phaseOf(axis, layout, r).taps);
+    const taps = phaseTaps(rows, layouts[0]).flatMap((t) => phaseTaps(cols, layouts[1]).map((u) => t * u)).filter((t) => t > 0);
+    const extra = zeroChannels(taps);
+    return byPhases(calls, withZeroChannels(calls, dy, extra), kernel, [rows, cols], layouts, inputShape, correlate, extra);
+  }
+  const extra = zeroChannels([rows.kernel * cols.kernel]);
+  const spread = spreadByStride(calls, withZeroChannels(calls, dy, extra), [rows.stride, cols.stride]);
   const extended = extendSpatially(calls, spread, [inputGradientExtension(rows), inputGradientExtension(cols)]);
   if (extended === null) return calls.zeros(inputShape);
-  const flipped = gatherTaps(calls, kernel, reversedRange(rows.kernel), reversedRange(cols.kernel));
+  const flipped = gatherTaps(calls, kernel, reversedRange(rows.kernel), reversedRange(cols.kernel), extra);
   return correlate(extended.operand, flipped, extended.padding, [rows.dilation, cols.dilation]);
+}
+
+function withZeroChannels(calls: WasmKernelCalls, dy: tf.TensorInfo, extra: number): tf.TensorInfo {
+  return calls.pad(dy, [[0, 0], [0, 0], [0, 0], [0, extra]]);
 }
 
 function byPhases(
@@ -44,11 +58,12 @@ function byPhases(
   dy: tf.TensorInfo,
   kernel: tf.TensorInfo,
   axes: [ConvAxis, ConvAxis],
+  layouts: [PhaseLayout, PhaseLayout],
   inputShape: number[],
   correlate: Correlate,
+  extraInner: number,
 ): tf.TensorInfo {
   const [rows, cols] = axes;
-  const layouts: [PhaseLayout, PhaseLayout] = [phaseLayout(rows), phaseLayout(cols)];
   // Phases the kernel misses (kernel shorter than the stride) contribute zeros.
   const dx = calls.zeros(inputShape);
   for (let rh = 0; rh < rows.stride; rh++) {
@@ -59,7 +74,7 @@ function byPhases(
       if (colPhase.taps === 0) continue;
       const extended = extendSpatially(calls, dy, [rowPhase.extension, colPhase.extension]);
       if (extended === null) continue;
-      const taps = gatherTaps(calls, kernel, flippedTaps(rows, rowPhase), flippedTaps(cols, colPhase));
+      const taps = gatherTaps(calls, kernel, flippedTaps(rows, rowPhase), flippedTaps(cols, colPhase), extraInner);
       const phase = correlate(extended.operand, taps, extended.padding, [1, 1]);
       interleave(calls, phase, dx, [rh, rw], axes, layouts);
       calls.free(phase, taps, ...(extended.operand === dy ? [] : [extended.operand]));

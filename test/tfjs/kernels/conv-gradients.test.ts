@@ -7,6 +7,8 @@
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { chooseFilterGradientMethod, filterGradientMethod, type FilterGradientMethod } from '../../../src/tfjs/kernels/conv2d-backprop-filter.js';
+import { inputGradientZeroChannels } from '../../../src/tfjs/kernels/conv2d-backprop-input.js';
+import { zeroTapsForPacking } from '../../../src/tfjs/kernels/filter-packing.js';
 import { assertRelative, onCpuAndWasm, runKernelValues, seededTensor } from './helpers.js';
 import { referenceConvGradients } from './reference-conv.js';
 
@@ -153,4 +155,25 @@ test('gradients through tf.conv2d, tf.depthwiseConv2d and tf.conv2dTranspose on 
     }),
   );
   ['x', 'conv2d filter', 'depthwise filter', 'transposed filter'].forEach((name, i) => assertRelative(wasm[i], cpu[i], `d loss / d ${name}`));
+});
+
+/** Shapes for which the gradient kernels pad their fresh filters for tfjs-wasm's intake (filter-packing.ts). */
+const PACKING_CASES: ConvCase[] = [
+  // dy [16, 16, 16, ·] is the filter gradient's filter: R = 16·16·16 = 2¹², zero taps added.
+  { name: 'zero taps on dy, 3×3 stride 1 same', x: [16, 16, 16, 2], kernel: [3, 3], out: 3, strides: [1, 1], pad: 'same' },
+  { name: 'zero taps on dy, 3×3 stride 2 valid', x: [16, 33, 33, 2], kernel: [3, 3], out: 2, strides: [2, 2], pad: 'valid' },
+  // The input gradient's kernels have 9 (or per phase 4, 2, 1) taps of 256 dy channels: zero channels.
+  { name: 'zero channels on dy, 3×3 stride 1 same', x: [1, 3, 3, 8], kernel: [3, 3], out: 256, strides: [1, 1], pad: 'same' },
+  { name: 'zero channels on dy, 3×3 stride 2 same', x: [1, 5, 6, 8], kernel: [3, 3], out: 256, strides: [2, 2], pad: 'same' },
+];
+
+test('gradients whose fresh filters get zero taps or zero channels match cpu', async () => {
+  for (const c of PACKING_CASES) {
+    const { info } = geometry(c, false);
+    const [, oh, ow] = info.outShape;
+    const taps = zeroTapsForPacking(oh, ow, c.x[0]);
+    const channels = inputGradientZeroChannels(info.outShape, [c.kernel[0], c.kernel[1], c.x[3], c.out], [9, 4, 2, 1]);
+    if (taps[0] + taps[1] === 0 && channels === 0) throw new Error(`${c.name}: no padding rule applies`);
+    await checkCase(c, false);
+  }
 });
