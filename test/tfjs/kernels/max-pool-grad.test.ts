@@ -29,6 +29,12 @@ const withMinusInfinity = (v: tf.Tensor) => {
   return tf.where(tf.broadcastTo(tf.less(rowIndex, 2), [n, h, w, c]), tf.fill(v.shape, -Infinity), v);
 };
 
+/** Random values with NaN in every seventh cell. */
+const withNaN = (v: tf.Tensor) => {
+  const index = tf.reshape(tf.range(0, v.size), v.shape);
+  return tf.where(tf.equal(tf.mod(index, 7), 3), tf.fill(v.shape, NaN), v);
+};
+
 const CASES: PoolCase[] = [
   { name: 'all negative, 3×3 stride 2 valid', x: [2, 9, 9, 3], window: [3, 3], strides: [2, 2], pad: 'valid', input: shiftedNegative },
   { name: 'all negative, 3×3 stride 2 same', x: [2, 8, 8, 5], window: [3, 3], strides: [2, 2], pad: 'same', input: shiftedNegative },
@@ -38,6 +44,10 @@ const CASES: PoolCase[] = [
   { name: 'ties, 3×3 stride 1 same', x: [2, 6, 6, 3], window: [3, 3], strides: [1, 1], pad: 'same', input: tied },
   { name: 'ties, 2×2 stride 2 valid', x: [1, 6, 6, 4], window: [2, 2], strides: [2, 2], pad: 'valid', input: tied },
   { name: 'windows of only −∞', x: [1, 6, 6, 2], window: [2, 2], strides: [2, 2], pad: 'valid', input: withMinusInfinity },
+  // NaN never wins on cpu; wasm's forward max may be NaN there, which no cell equals: the fallback scan.
+  { name: 'windows with NaN', x: [1, 6, 6, 3], window: [3, 3], strides: [2, 2], pad: 'same', input: withNaN },
+  // After a ReLU: most windows hold zeros, many only zeros (ties at 0).
+  { name: 'ReLU output, 3×3 stride 2 valid', x: [2, 9, 9, 4], window: [3, 3], strides: [2, 2], pad: 'valid', input: (v) => tf.relu(v) },
 ];
 
 function maxPoolGradient(c: PoolCase): Float32Array {
