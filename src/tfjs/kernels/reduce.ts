@@ -27,6 +27,14 @@ export function contiguousReduction(shape: number[], axes: number[]): [number, n
   return [size(0, first), size(first, last + 1), size(last + 1, shape.length)];
 }
 
+/**
+ * The most channels the pooling path takes. wasm's AvgPool traps (memory access out of bounds)
+ * on many channels: measured here, 8 rows of 24576, 30000 or 32768 channels and 16 of 32768
+ * crash it, while every run up to 16384 channels (2–4096 rows) passed; the original kernel
+ * handles the rest. BatchNorm's channels and Dense biases stay well inside.
+ */
+export const MAX_POOLED_CHANNELS = 4096;
+
 /** The reduced run R as an [h, w] pooling window, h·w = R, w the largest divisor ≤ √R. */
 export function poolWindow(reduced: number): [number, number] {
   let w = Math.floor(Math.sqrt(reduced));
@@ -43,7 +51,9 @@ function wrapReduction(original: tf.KernelConfig, mean: boolean): tf.KernelConfi
     const sizes = contiguousReduction(x.shape, axes);
     // Innermost reductions need no transpose: the original is as good.
     // XNNPACK rejects a 1-pixel pooling window; an empty run has nothing to pool.
-    if (sizes === null || sizes[2] === 1 || sizes[1] <= 1 || sizes[0] * sizes[2] === 0) return original.kernelFunc(args);
+    if (sizes === null || sizes[2] === 1 || sizes[1] <= 1 || sizes[0] * sizes[2] === 0 || sizes[2] > MAX_POOLED_CHANNELS) {
+      return original.kernelFunc(args);
+    }
     const backend = args.backend as BackendWasm;
     const outShape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
     const [outer, reduced, inner] = sizes;

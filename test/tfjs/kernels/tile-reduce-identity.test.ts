@@ -86,6 +86,16 @@ test('Sum and Mean over N, H, W of a large NHWC tensor: accurate, nothing left o
   x.dispose();
 });
 
+test('Sum and Mean over leading axes of many channels (where wasm\'s AvgPool traps) match cpu', async () => {
+  // Each of these aborted the process with "memory access out of bounds" through the pooling path.
+  for (const shape of [[8, 32768], [16, 32768], [8, 24576]]) {
+    for (const op of ['sum', 'mean'] as const) {
+      const { cpu, wasm } = await onCpuAndWasm(() => tf.tidy(() => tf[op](seededTensor(shape, 4), 0).dataSync() as Float32Array));
+      assertRelative(wasm, cpu, `${op} over axis 0 of [${shape}]`);
+    }
+  }
+});
+
 test('Sum of int32 over leading axes is left to tfjs and stays int32', async () => {
   const { cpu, wasm } = await onCpuAndWasm(() =>
     tf.tidy(() => {
