@@ -9,9 +9,11 @@
  * wasm), tfjs-node, wasm.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-wasm';
 import { UsageError } from '../errors.js';
 import { BACKEND_NAMES, type BackendName } from './backend-names.js';
+import { startHeapWorkers } from './kernels/heap-workers.js';
 import { registerWasmTrainingKernels } from './kernels/register.js';
 import { defaultThreadCount, installWasmThreads, selectWasm, wasmThreadsInfo } from './wasm-threads.js';
 import { describeAdapter, probeWebGpuIsolated, startWebGpu, webgpuAdapter, type GpuAdapterInfo } from './webgpu.js';
@@ -104,6 +106,8 @@ export async function useBackend(name: BackendName = 'auto', options: BackendOpt
     registerWasmTrainingKernels();
     try {
       await selectWasm(threads ?? defaultThreadCount());
+      // The JS loops of graft's kernels on the same threads (off the single-threaded build).
+      await startHeapWorkers(tf.engine().findBackend('wasm') as BackendWasm);
     } catch (error) {
       throw new UsageError(`the wasm backend could not start: ${error instanceof Error ? error.message : String(error)}`);
     }

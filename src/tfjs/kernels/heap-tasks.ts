@@ -1,0 +1,206 @@
+/**
+ * The JS loops of graft's wasm kernels, as tasks over the wasm heap that split into parts:
+ * heap-workers.ts runs part 0 on the calling thread and the others on worker threads, which share
+ * the threaded build's memory. Each task writes only its own part of its output, so the parts run
+ * at once; tensors are given as float offsets into the heap. No tfjs here: workers load this alone.
+ */
+
+/** [first, end) of `count` items for `part` of `parts`, in whole `align`s where the count allows. */
+export function partRange(count: number, part: number, parts: number, align = 1): [number, number] {
+  const units = Math.ceil(count / align);
+  const first = Math.min(count, Math.floor((units * part) / parts) * align);
+  const end = Math.min(count, Math.floor((units * (part + 1)) / parts) * align);
+  return [first, end];
+}
+
+export interface MaxPoolGradTask {
+  x: number;
+  y: number;
+  dy: number;
+  dx: number;
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  channels: number;
+  outHeight: number;
+  outWidth: number;
+  strides: [number, number];
+  dilations: [number, number];
+  /** Effective (dilated) window extent. */
+  window: [number, number];
+  padTop: number;
+  padLeft: number;
+}
+
+/**
+ * MaxPoolGrad (max-pool-grad.ts) over a range of channels, dx already zeroed. Windows overlap, so
+ * parts split the channels, never the pixels: no two parts add into the same cell.
+ */
+export function maxPoolGradPart(heap: Float32Array, t: MaxPoolGradTask, part: number, parts: number): void {
+  const [c0, c1] = partRange(t.channels, part, parts, 16);
+  if (c0 >= c1) return;
+  const { channels, inHeight, inWidth } = t;
+  const cells = new Int32Array(Math.ceil(t.window[0] / t.dilations[0]) * Math.ceil(t.window[1] / t.dilations[1]));
+  for (let b = 0; b < t.batch; b++) {
+    for (let oy = 0; oy < t.outHeight; oy++) {
+      const top = oy * t.strides[0] - t.padTop;
+      for (let ox = 0; ox < t.outWidth; ox++) {
+        const left = ox * t.strides[1] - t.padLeft;
+        let count = 0;
+        for (let ky = 0; ky < t.window[0]; ky += t.dilations[0]) {
+          const row = top + ky;
+          if (row < 0 || row >= inHeight) continue;
+          for (let kx = 0; kx < t.window[1]; kx += t.dilations[1]) {
+            const col = left + kx;
+            if (col < 0 || col >= inWidth) continue;
+            cells[count++] = t.x + ((b * inHeight + row) * inWidth + col) * channels;
+          }
+        }
+        const out = ((b * t.outHeight + oy) * t.outWidth + ox) * channels;
+        for (let c = c0; c < c1; c++) {
+          const max = heap[t.y + out + c];
+          let winner = -1;
+          let aboveMax = false;
+          for (let i = 0; i < count; i++) {
+            const value = heap[cells[i] + c];
+            if (value >= max) {
+              if (value > max) aboveMax = true;
+              else if (winner < 0) winner = cells[i] + c;
+            }
+          }
+          // y is not the max of the window's cells where the window holds NaN (wasm's max then
+          // depends on where the NaN sits: NaN, −∞, or a value some cell exceeds) or where the
+          // forward counted padding as a value: the cpu scan decides.
+          if (winner < 0 || aboveMax) winner = firstGreatest(heap, cells, count, c);
+          // Cells all −∞ (or NaN): none is strictly greater than the start value, nothing wins.
+          else if (max === -Infinity) winner = -1;
+          if (winner >= 0) heap[t.dx - t.x + winner] += heap[t.dy + out + c];
+        }
+      }
+    }
+  }
+}
+
+/** The cpu rule for one channel of one window: the first cell strictly greater than all before it, from −∞. */
+function firstGreatest(heap: Float32Array, cells: Int32Array, count: number, channel: number): number {
+  let best = -Infinity;
+  let winner = -1;
+  for (let i = 0; i < count; i++) {
+    const value = heap[cells[i] + channel];
+    if (value > best) {
+      best = value;
+      winner = cells[i] + channel;
+    }
+  }
+  return winner;
+}
+
+/** One spatial axis of a convolution, as im2col.ts reads it. */
+export interface PatchAxis {
+  input: number;
+  output: number;
+  kernel: number;
+  stride: number;
+  dilation: number;
+  padBefore: number;
+}
+
+/** Valid output indices i (0 ≤ i < out) with 0 ≤ i·s + u·d − p < input: [first, end). */
+function validRange(axis: PatchAxis, tap: number): [number, number] {
+  const offset = tap * axis.dilation - axis.padBefore;
+  // i·s + offset ≥ 0 ⇔ i ≥ ⌈−offset / s⌉; i·s + offset ≤ input − 1 ⇔ i ≤ ⌊(input − 1 − offset) / s⌋.
+  const first = Math.max(0, Math.ceil(-offset / axis.stride));
+  const end = Math.min(axis.output, Math.floor((axis.input - 1 - offset) / axis.stride) + 1);
+  return [first, Math.max(first, end)];
+}
+
+export interface PatchColumnsTask {
+  /** x as channel planes [C, N, H, W]. */
+  planes: number;
+  /** patchesᵀ [kh·kw·C, N·oh·ow]. */
+  patches: number;
+  batch: number;
+  channels: number;
+  rows: PatchAxis;
+  cols: PatchAxis;
+}
+
+/** Rows (u, v, c) of patchesᵀ (im2col.ts), a range of them per part. */
+export function patchColumnsPart(heap: Float32Array, t: PatchColumnsTask, part: number, parts: number): void {
+  const { rows, cols, channels, batch } = t;
+  const [oh, ow] = [rows.output, cols.output];
+  const columns = batch * oh * ow;
+  const plane = rows.input * cols.input;
+  const [first, end] = partRange(rows.kernel * cols.kernel * channels, part, parts);
+  for (let r = first; r < end; r++) {
+    const c = r % channels;
+    const v = Math.floor(r / channels) % cols.kernel;
+    const u = Math.floor(r / (channels * cols.kernel));
+    const [iFirst, iEnd] = validRange(rows, u);
+    const [jFirst, jEnd] = validRange(cols, v);
+    const rowOffset = u * rows.dilation - rows.padBefore;
+    const colOffset = v * cols.dilation - cols.padBefore;
+    const rowStart = t.patches + r * columns;
+    // A fresh buffer is not zeroed: the windows' cells in padding are written as zeros here.
+    for (let b = 0; b < batch; b++) {
+      const planeStart = t.planes + (c * batch + b) * plane;
+      const imageStart = rowStart + b * oh * ow;
+      if (iFirst > 0) heap.fill(0, imageStart, imageStart + iFirst * ow);
+      if (iEnd < oh) heap.fill(0, imageStart + iEnd * ow, imageStart + oh * ow);
+      for (let i = iFirst; i < iEnd; i++) {
+        const from = planeStart + (i * rows.stride + rowOffset) * cols.input + colOffset;
+        const to = imageStart + i * ow;
+        for (let j = 0; j < jFirst; j++) heap[to + j] = 0;
+        // Rows are short (7–56): a plain loop beats subarray().set()'s per-call cost.
+        for (let j = jFirst, at = from + jFirst * cols.stride; j < jEnd; j++, at += cols.stride) heap[to + j] = heap[at];
+        for (let j = jEnd; j < ow; j++) heap[to + j] = 0;
+      }
+    }
+  }
+}
+
+export interface PatchRowsTask {
+  /** x [N, H, W, C]. */
+  x: number;
+  /** patches [N·oh·ow, kh·kw·C]. */
+  patches: number;
+  batch: number;
+  channels: number;
+  rows: PatchAxis;
+  cols: PatchAxis;
+}
+
+/** Rows (n, i, j) of patches (im2col.ts): each (row, tap) a contiguous block of C values of x, or zeros. */
+export function patchRowsPart(heap: Float32Array, t: PatchRowsTask, part: number, parts: number): void {
+  const { rows, cols, channels } = t;
+  const [oh, ow] = [rows.output, cols.output];
+  const depth = rows.kernel * cols.kernel * channels;
+  const [first, end] = partRange(t.batch * oh * ow, part, parts);
+  for (let r = first; r < end; r++) {
+    const j = r % ow;
+    const i = Math.floor(r / ow) % oh;
+    const b = Math.floor(r / (ow * oh));
+    const rowStart = t.patches + r * depth;
+    for (let u = 0; u < rows.kernel; u++) {
+      const y = i * rows.stride + u * rows.dilation - rows.padBefore;
+      for (let v = 0; v < cols.kernel; v++) {
+        const to = rowStart + (u * cols.kernel + v) * channels;
+        const x = j * cols.stride + v * cols.dilation - cols.padBefore;
+        if (y < 0 || y >= rows.input || x < 0 || x >= cols.input) {
+          heap.fill(0, to, to + channels);
+        } else {
+          heap.copyWithin(to, t.x + ((b * rows.input + y) * cols.input + x) * channels, t.x + ((b * rows.input + y) * cols.input + x + 1) * channels);
+        }
+      }
+    }
+  }
+}
+
+export const HEAP_TASKS = {
+  maxPoolGrad: maxPoolGradPart,
+  patchColumns: patchColumnsPart,
+  patchRows: patchRowsPart,
+} as const;
+
+export type HeapTaskName = keyof typeof HEAP_TASKS;
+export type HeapTaskArgs<Name extends HeapTaskName> = Parameters<(typeof HEAP_TASKS)[Name]>[1];
