@@ -4,14 +4,8 @@
  * the threaded build's memory. Each task writes only its own part of its output, so the parts run
  * at once; tensors are given as float offsets into the heap. No tfjs here: workers load this alone.
  */
-
-/** [first, end) of `count` items for `part` of `parts`, in whole `align`s where the count allows. */
-export function partRange(count: number, part: number, parts: number, align = 1): [number, number] {
-  const units = Math.ceil(count / align);
-  const first = Math.min(count, Math.floor((units * part) / parts) * align);
-  const end = Math.min(count, Math.floor((units * (part + 1)) / parts) * align);
-  return [first, end];
-}
+import { partRange } from './parts.js';
+import { transposeValues } from './transpose-values.js';
 
 export interface MaxPoolGradTask {
   x: number;
@@ -196,10 +190,24 @@ export function patchRowsPart(heap: Float32Array, t: PatchRowsTask, part: number
   }
 }
 
+export interface TransposeTask {
+  x: number;
+  out: number;
+  shape: number[];
+  perm: number[];
+}
+
+/** A float32 Transpose (transpose-values.ts), a share of its outer indices or tile rows per part. */
+export function transposePart(heap: Float32Array, t: TransposeTask, part: number, parts: number): void {
+  const size = t.shape.reduce((n, d) => n * d, 1);
+  transposeValues(heap.subarray(t.x, t.x + size), heap.subarray(t.out, t.out + size), t.shape, t.perm, part, parts);
+}
+
 export const HEAP_TASKS = {
   maxPoolGrad: maxPoolGradPart,
   patchColumns: patchColumnsPart,
   patchRows: patchRowsPart,
+  transpose: transposePart,
 } as const;
 
 export type HeapTaskName = keyof typeof HEAP_TASKS;

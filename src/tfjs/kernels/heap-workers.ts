@@ -39,8 +39,8 @@ let pool: Pool | null = null;
 /** Set when a pool's worker failed or exited on its own: from then on everything runs on the calling thread. */
 let workersFailed = false;
 
-/** The calling thread's count of heap threads for `backend`: the wasm backend's threads when they share memory. */
-function threadsFor(backend: BackendWasm): number {
+/** The threads heap tasks run on for `backend`: the wasm backend's threads when they share memory. */
+export function heapThreads(backend: BackendWasm): number {
   const info = wasmThreadsInfo();
   if (info === null || !info.threaded) return 1;
   return heapOf(backend) instanceof SharedArrayBuffer ? info.threads : 1;
@@ -93,7 +93,7 @@ export function heapWorkerStats(): HeapWorkerStats {
  * have loaded, so that the first tasks already use them: the number of workers ready.
  */
 export async function startHeapWorkers(backend: BackendWasm, timeoutMs = 10_000): Promise<number> {
-  const running = poolFor(threadsFor(backend));
+  const running = poolFor(heapThreads(backend));
   if (running === null) return 0;
   const deadline = Date.now() + timeoutMs;
   const readyCount = () => running.workers.filter((_, index) => Atomics.load(running.control, READY + index) === 1).length;
@@ -124,7 +124,7 @@ export function runOnHeap<Name extends HeapTaskName>(backend: BackendWasm, name:
   const task = HEAP_TASKS[name] as (heap: Float32Array, args: HeapTaskArgs<Name>, part: number, parts: number) => void;
   const buffer = heapOf(backend);
   const heap = new Float32Array(buffer);
-  const threads = threadsFor(backend);
+  const threads = heapThreads(backend);
   const running = poolFor(threads);
   if (running === null) {
     task(heap, args, 0, 1);

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../../../src/tfjs/backend.js';
-import { maxPoolGradPart, partRange, patchColumnsPart, patchRowsPart, type PatchAxis } from '../../../src/tfjs/kernels/heap-tasks.js';
+import { maxPoolGradPart, patchColumnsPart, patchRowsPart, transposePart, type PatchAxis } from '../../../src/tfjs/kernels/heap-tasks.js';
+import { partRange } from '../../../src/tfjs/kernels/parts.js';
 import { heapWorkerStats, stopHeapWorkers } from '../../../src/tfjs/kernels/heap-workers.js';
 import { assertRelative, runKernelValues, seededTensor } from './helpers.js';
 import { randomValues, seededRandom } from '../layers/helpers.js';
@@ -88,6 +89,18 @@ test('every task gives the same bits in 1, 2, 3 and 5 parts', () => {
   for (const parts of [2, 3, 5]) {
     assert.deepEqual(inParts(source, patchRowsPart, { ...patchArgs, x: 0, patches: size }, parts), byRows, `patchRows in ${parts} parts`);
     assert.deepEqual(inParts(source, patchColumnsPart, { ...patchArgs, planes: 0, patches: size }, parts), byColumns, `patchColumns in ${parts} parts`);
+  }
+
+  // Transposes: parts over outer indices ([3, 1, 2, 0] of a batch), over tile rows (one 2-D
+  // transpose, no outer index), row copies (innermost axis stays), and a plain copy.
+  for (const [shape, perm] of [[[4, 5, 6, 40], [3, 1, 2, 0]], [[70, 45], [1, 0]], [[3, 4, 5, 6], [1, 0, 2, 3]], [[3, 1, 50], [1, 0, 2]]]) {
+    const count = shape.reduce((n, d) => n * d, 1);
+    const values = new Float32Array(2 * count);
+    values.set(randomValues(count, random));
+    const args = { x: 0, out: count, shape, perm };
+    const whole = inParts(values, transposePart, args, 1);
+    assert.deepEqual(Array.from(whole.subarray(count)).sort(), Array.from(values.subarray(0, count)).sort(), `[${shape}] by [${perm}] moves every value`);
+    for (const parts of [2, 3, 5]) assert.deepEqual(inParts(values, transposePart, args, parts), whole, `transpose [${shape}] by [${perm}] in ${parts} parts`);
   }
 });
 
