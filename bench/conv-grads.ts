@@ -16,11 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../src/tfjs/backend.js';
 import { filterGradientMethod, type FilterGradientMethod } from '../src/tfjs/kernels/conv2d-backprop-filter.js';
 import { defaultThreadCount } from '../src/tfjs/wasm-threads.js';
-
-function option(name: string): string | undefined {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : undefined;
-}
+import { bestMs, option } from './timing.js';
 
 /** [label, input size, kernel, stride, Cin, Cout] */
 export const RESNET18_CONVS: [string, number, number, number, number, number][] = [
@@ -43,17 +39,6 @@ interface Row {
   threads: number;
   ms: number;
   gflops: number;
-}
-
-function bestMs(run: () => void, repeats: number): number {
-  run();
-  let best = Infinity;
-  for (let i = 0; i < repeats; i++) {
-    const start = performance.now();
-    run();
-    best = Math.min(best, performance.now() - start);
-  }
-  return best;
 }
 
 const uniform = (shape: number[]) => tf.randomUniform(shape, -1, 1, 'float32', 1);

@@ -11,22 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../src/tfjs/backend.js';
 import { twoAdicValuation } from '../src/tfjs/kernels/filter-packing.js';
 import { defaultThreadCount } from '../src/tfjs/wasm-threads.js';
-
-function option(name: string): string | undefined {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : undefined;
-}
-
-function bestMs(run: () => void, repeats: number): number {
-  run();
-  let best = Infinity;
-  for (let i = 0; i < repeats; i++) {
-    const start = performance.now();
-    run();
-    best = Math.min(best, performance.now() - start);
-  }
-  return best;
-}
+import { bestMs, option } from './timing.js';
 
 /** [kh, kw, Cin, Cout]: resnet18's filters at a pass of 16, the gradient kernels' own, and neighbours of each. */
 const FILTERS: [number, number, number, number][] = [

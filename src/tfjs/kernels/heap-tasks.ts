@@ -4,6 +4,7 @@
  * the threaded build's memory. Each task writes only its own part of its output, so the parts run
  * at once; tensors are given as float offsets into the heap. No tfjs here: workers load this alone.
  */
+import type { ConvAxis } from './conv-geometry.js';
 import { partRange } from './parts.js';
 import { transposeValues } from './transpose-values.js';
 
@@ -89,18 +90,8 @@ function firstGreatest(heap: Float32Array, cells: Int32Array, count: number, cha
   return winner;
 }
 
-/** One spatial axis of a convolution, as im2col.ts reads it. */
-export interface PatchAxis {
-  input: number;
-  output: number;
-  kernel: number;
-  stride: number;
-  dilation: number;
-  padBefore: number;
-}
-
 /** Valid output indices i (0 ≤ i < out) with 0 ≤ i·s + u·d − p < input: [first, end). */
-function validRange(axis: PatchAxis, tap: number): [number, number] {
+function validRange(axis: ConvAxis, tap: number): [number, number] {
   const offset = tap * axis.dilation - axis.padBefore;
   // i·s + offset ≥ 0 ⇔ i ≥ ⌈−offset / s⌉; i·s + offset ≤ input − 1 ⇔ i ≤ ⌊(input − 1 − offset) / s⌋.
   const first = Math.max(0, Math.ceil(-offset / axis.stride));
@@ -115,8 +106,8 @@ export interface PatchColumnsTask {
   patches: number;
   batch: number;
   channels: number;
-  rows: PatchAxis;
-  cols: PatchAxis;
+  rows: ConvAxis;
+  cols: ConvAxis;
 }
 
 /** Rows (u, v, c) of patchesᵀ (im2col.ts), a range of them per part. */
@@ -160,8 +151,8 @@ export interface PatchRowsTask {
   patches: number;
   batch: number;
   channels: number;
-  rows: PatchAxis;
-  cols: PatchAxis;
+  rows: ConvAxis;
+  cols: ConvAxis;
 }
 
 /** Rows (n, i, j) of patches (im2col.ts): each (row, tap) a contiguous block of C values of x, or zeros. */

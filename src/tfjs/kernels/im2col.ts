@@ -14,7 +14,6 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { ConvAxis } from './conv-geometry.js';
-import type { PatchAxis } from './heap-tasks.js';
 import { heapOffset, runOnHeap } from './heap-workers.js';
 import type { WasmKernelCalls } from './kernel-calls.js';
 
@@ -49,17 +48,12 @@ export function filterGradientByMatMul(
   return calls.reshape(product, filterShape);
 }
 
-/** The axis as the heap tasks take it. */
-function patchAxis(axis: ConvAxis): PatchAxis {
-  return { input: axis.input, output: axis.output, kernel: axis.kernel, stride: axis.stride, dilation: axis.dilation, padBefore: axis.padBefore };
-}
-
 /** patches [1, N·oh·ow, kh·kw·Cin]: each (row, tap) a contiguous block of Cin values of x, or zeros. */
 function patchRows(calls: WasmKernelCalls, x: tf.TensorInfo, [rows, cols]: [ConvAxis, ConvAxis], oh: number, ow: number): tf.TensorInfo {
   const [n, , , channels] = x.shape;
   const patches = calls.adopt(calls.backend.makeOutput([1, n * oh * ow, rows.kernel * cols.kernel * channels], 'float32'));
   const { backend } = calls;
-  runOnHeap(backend, 'patchRows', { x: heapOffset(backend, x), patches: heapOffset(backend, patches), batch: n, channels, rows: patchAxis(rows), cols: patchAxis(cols) });
+  runOnHeap(backend, 'patchRows', { x: heapOffset(backend, x), patches: heapOffset(backend, patches), batch: n, channels, rows, cols });
   return patches;
 }
 
@@ -69,7 +63,7 @@ function patchColumns(calls: WasmKernelCalls, x: tf.TensorInfo, [rows, cols]: [C
   const planes = calls.transpose(x, [3, 0, 1, 2]);
   const patches = calls.adopt(calls.backend.makeOutput([1, rows.kernel * cols.kernel * channels, n * oh * ow], 'float32'));
   const { backend } = calls;
-  runOnHeap(backend, 'patchColumns', { planes: heapOffset(backend, planes), patches: heapOffset(backend, patches), batch: n, channels, rows: patchAxis(rows), cols: patchAxis(cols) });
+  runOnHeap(backend, 'patchColumns', { planes: heapOffset(backend, planes), patches: heapOffset(backend, patches), batch: n, channels, rows, cols });
   calls.free(planes);
   return patches;
 }

@@ -3,6 +3,7 @@
  * (heap-tasks.ts) in parts on worker threads. A part covers a share of the outer indices, or
  * where there are too few of them, a share of the tiles' rows; parts write disjoint outputs.
  */
+import { stridesOf } from '../../tensor/layout.js';
 import { partRange } from './parts.js';
 
 export type Numeric = Float32Array | Int32Array | Uint8Array;
@@ -34,16 +35,6 @@ function nextKept(shape: number[], axis: number): number {
   return next;
 }
 
-function strides(shape: number[]): number[] {
-  const out = new Array<number>(shape.length);
-  let stride = 1;
-  for (let axis = shape.length - 1; axis >= 0; axis--) {
-    out[axis] = stride;
-    stride *= shape[axis];
-  }
-  return out;
-}
-
 /**
  * Whether the tiled path pays: the innermost axis moves and both sides of the 2-D transposes are
  * at least a tile long; on more than one thread (heap-workers.ts) also where the output's
@@ -69,8 +60,8 @@ export function transposeValues(source: Numeric, target: Numeric, inShape: numbe
     return;
   }
   const outShape = perm.map((axis) => shape[axis]);
-  const inStrides = strides(shape);
-  const outStrides = strides(outShape);
+  const inStrides = stridesOf(shape);
+  const outStrides = stridesOf(outShape);
   // Output axis j reads input axis perm[j]; its input stride:
   const readStride = perm.map((axis) => inStrides[axis]);
   const last = rank - 1;

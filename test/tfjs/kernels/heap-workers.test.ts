@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../../../src/tfjs/backend.js';
-import { maxPoolGradPart, patchColumnsPart, patchRowsPart, transposePart, type PatchAxis } from '../../../src/tfjs/kernels/heap-tasks.js';
+import { maxPoolGradPart, patchColumnsPart, patchRowsPart, transposePart } from '../../../src/tfjs/kernels/heap-tasks.js';
+import type { ConvAxis } from '../../../src/tfjs/kernels/conv-geometry.js';
 import { partRange } from '../../../src/tfjs/kernels/parts.js';
 import { heapWorkerStats, stopHeapWorkers } from '../../../src/tfjs/kernels/heap-workers.js';
 import { assertRelative, runKernelValues, seededTensor } from './helpers.js';
@@ -35,7 +36,7 @@ function inParts<Args>(heap: Float32Array, task: (heap: Float32Array, args: Args
   return copy;
 }
 
-const axis = (input: number, kernel: number, stride: number, padBefore: number): PatchAxis => {
+const axis = (input: number, kernel: number, stride: number, padBefore: number): ConvAxis => {
   const output = Math.floor((input + 2 * padBefore - kernel) / stride) + 1;
   return { input, output, kernel, stride, dilation: 1, padBefore };
 };
