@@ -6,6 +6,7 @@
  */
 import type { ConvAxis } from './conv-geometry.js';
 import { partRange } from './parts.js';
+import { simdKernels, type SimdModules } from './simd.js';
 import { transposeValues } from './transpose-values.js';
 
 export interface MaxPoolGradTask {
@@ -181,6 +182,52 @@ export function patchRowsPart(heap: Float32Array, t: PatchRowsTask, part: number
   }
 }
 
+/** What a task may need besides the heap's floats: the memory itself, for graft's SIMD kernels (simd.ts). */
+export interface HeapContext {
+  /** null where tfjs-backend-wasm does not expose it. */
+  memory: WebAssembly.Memory | null;
+  simd: SimdModules;
+}
+
+export interface DepthwiseFilterGradientTask {
+  /** x [N, H, W, C], dy [N, oh, ow, C]: float offsets. */
+  x: number;
+  dy: number;
+  /** One [kh, kw, C] sum per part, `stride` floats apart (float offset of the first). */
+  sums: number;
+  stride: number;
+  batch: number;
+  channels: number;
+  rows: ConvAxis;
+  cols: ConvAxis;
+}
+
+/**
+ * The depthwise filter gradient (channel multiplier 1, channels in fours) of a range of images
+ * per part, each part into its own sum (the caller adds them): the SIMD kernel in
+ * simd/kernels.wat. Parts that split the channels instead wrote into the same cache lines of
+ * the [kh, kw, C] result on every pixel, and two threads were slower than one.
+ */
+export function depthwiseFilterGradientPart(heap: Float32Array, t: DepthwiseFilterGradientTask, part: number, parts: number, context: HeapContext): void {
+  const { rows, cols, channels } = t;
+  const size = rows.kernel * cols.kernel * channels;
+  const sum = t.sums + part * t.stride;
+  heap.fill(0, sum, sum + size);
+  const [b0, b1] = partRange(t.batch, part, parts);
+  if (b0 >= b1) return;
+  const kernels = context.memory === null ? null : simdKernels(context.memory, context.simd);
+  if (kernels === null) throw new Error('graft: the SIMD kernels cannot run on this memory');
+  kernels.depthwiseFilterGradient(
+    (t.x + b0 * rows.input * cols.input * channels) * 4,
+    (t.dy + b0 * rows.output * cols.output * channels) * 4,
+    sum * 4,
+    b1 - b0, rows.input, cols.input, channels,
+    rows.output, cols.output, rows.kernel, cols.kernel,
+    rows.stride, cols.stride, rows.dilation, cols.dilation,
+    rows.padBefore, cols.padBefore, 0, channels,
+  );
+}
+
 export interface TransposeTask {
   x: number;
   out: number;
@@ -199,6 +246,7 @@ export const HEAP_TASKS = {
   patchColumns: patchColumnsPart,
   patchRows: patchRowsPart,
   transpose: transposePart,
+  depthwiseFilterGradient: depthwiseFilterGradientPart,
 } as const;
 
 export type HeapTaskName = keyof typeof HEAP_TASKS;

@@ -3,7 +3,8 @@
  * counts each one done in the control words, whatever happens.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { HEAP_TASKS, type HeapTaskName } from './heap-tasks.js';
+import { HEAP_TASKS, type HeapContext, type HeapTaskName } from './heap-tasks.js';
+import type { SimdModules } from './simd.js';
 
 const DONE = 0;
 const FAILED = 1;
@@ -17,12 +18,12 @@ interface Message {
   parts: number;
 }
 
-const { control, index } = workerData as { control: Int32Array; index: number };
+const { control, index, memory, simd } = workerData as { control: Int32Array; index: number; memory: WebAssembly.Memory | null; simd: SimdModules };
 
 parentPort?.on('message', ({ name, args, buffer, part, parts }: Message) => {
   try {
-    const task = HEAP_TASKS[name] as (heap: Float32Array, args: unknown, part: number, parts: number) => void;
-    task(new Float32Array(buffer), args, part, parts);
+    const task = HEAP_TASKS[name] as (heap: Float32Array, args: unknown, part: number, parts: number, context: HeapContext) => void;
+    task(new Float32Array(buffer), args, part, parts, { memory, simd });
   } catch {
     Atomics.store(control, FAILED, 1);
   } finally {

@@ -16,7 +16,8 @@
 import { Worker } from 'node:worker_threads';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type * as tf from '@tensorflow/tfjs';
-import { HEAP_TASKS, type HeapTaskArgs, type HeapTaskName } from './heap-tasks.js';
+import { HEAP_TASKS, type HeapContext, type HeapTaskArgs, type HeapTaskName } from './heap-tasks.js';
+import { simdKernels, simdModules } from './simd.js';
 import { wasmThreadsInfo } from '../wasm-threads.js';
 
 /** Control words shared with the workers. */
@@ -30,6 +31,8 @@ const PART_TIMEOUT_MS = 120_000;
 
 interface Pool {
   threads: number;
+  /** The backend memory the workers were given (they instantiate the SIMD kernels on it once). */
+  memory: WebAssembly.Memory | null;
   workers: Worker[];
   control: Int32Array;
   broken: boolean;
@@ -50,15 +53,33 @@ function heapOf(backend: BackendWasm): ArrayBufferLike {
   return (backend as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer;
 }
 
-function poolFor(threads: number): Pool | null {
+/**
+ * tfjs-backend-wasm's WebAssembly.Memory: Emscripten's `wasmMemory` on the threaded build, the
+ * instance's exported `memory` (under `asm`) on the single-threaded one.
+ */
+function memoryOf(backend: BackendWasm): WebAssembly.Memory | null {
+  const { wasm } = backend as unknown as { wasm: { wasmMemory?: unknown; asm?: { memory?: unknown } } };
+  const memory = wasm.wasmMemory ?? wasm.asm?.memory;
+  return memory instanceof WebAssembly.Memory ? memory : null;
+}
+
+/** Whether graft's SIMD kernels (simd.ts) run on this backend's memory. */
+export function heapSimd(backend: BackendWasm): boolean {
+  const memory = memoryOf(backend);
+  return memory !== null && simdKernels(memory) !== null;
+}
+
+function poolFor(threads: number, memory: WebAssembly.Memory | null): Pool | null {
   if (threads < 2 || workersFailed) return null;
-  if (pool !== null && pool.threads === threads) return pool.broken ? null : pool;
+  if (pool !== null && pool.threads === threads && pool.memory === memory) return pool.broken ? null : pool;
   stopHeapWorkers();
   const control = new Int32Array(new SharedArrayBuffer(4 * (READY + threads - 1)));
   const workers: Worker[] = [];
-  const started: Pool = { threads, workers, control, broken: false };
+  const started: Pool = { threads, memory, workers, control, broken: false };
   for (let index = 0; index < threads - 1; index++) {
-    const worker = new Worker(new URL('./heap-worker.js', import.meta.url), { workerData: { control, index } });
+    // A WebAssembly.Memory arrives in a worker as a new object each time it is sent, which would
+    // defeat the per-memory instance cache: it is sent once, here.
+    const worker = new Worker(new URL('./heap-worker.js', import.meta.url), { workerData: { control, index, memory, simd: simdModules() } });
     worker.unref();
     // A worker that dies mid-part never signals (the wait times out); after any failure the
     // pool is left alone and the parts run here.
@@ -93,7 +114,7 @@ export function heapWorkerStats(): HeapWorkerStats {
  * have loaded, so that the first tasks already use them: the number of workers ready.
  */
 export async function startHeapWorkers(backend: BackendWasm, timeoutMs = 10_000): Promise<number> {
-  const running = poolFor(heapThreads(backend));
+  const running = poolFor(heapThreads(backend), memoryOf(backend));
   if (running === null) return 0;
   const deadline = Date.now() + timeoutMs;
   const readyCount = () => running.workers.filter((_, index) => Atomics.load(running.control, READY + index) === 1).length;
@@ -119,19 +140,28 @@ export function heapOffset(backend: BackendWasm, info: tf.TensorInfo): number {
   return data.memoryOffset / 4;
 }
 
-/** Runs all parts of `task` over the backend's heap, on as many threads as it has. */
-export function runOnHeap<Name extends HeapTaskName>(backend: BackendWasm, name: Name, args: HeapTaskArgs<Name>): void {
-  const task = HEAP_TASKS[name] as (heap: Float32Array, args: HeapTaskArgs<Name>, part: number, parts: number) => void;
+/** How many parts runOnHeap would split a task into now: 1 + the workers ready. */
+export function heapParts(backend: BackendWasm): number {
+  const running = poolFor(heapThreads(backend), memoryOf(backend));
+  if (running === null) return 1;
+  return 1 + running.workers.filter((_, index) => Atomics.load(running.control, READY + index) === 1).length;
+}
+
+/** Runs all parts of `task` over the backend's heap, on as many threads as it has (at most `maxParts` parts). */
+export function runOnHeap<Name extends HeapTaskName>(backend: BackendWasm, name: Name, args: HeapTaskArgs<Name>, maxParts = Infinity): void {
+  const task = HEAP_TASKS[name] as (heap: Float32Array, args: HeapTaskArgs<Name>, part: number, parts: number, context: HeapContext) => void;
   const buffer = heapOf(backend);
+  const memory = memoryOf(backend);
+  const context: HeapContext = { memory, simd: simdModules() };
   const heap = new Float32Array(buffer);
   const threads = heapThreads(backend);
-  const running = poolFor(threads);
+  const running = poolFor(threads, memory);
   if (running === null) {
-    task(heap, args, 0, 1);
+    task(heap, args, 0, 1, context);
     return;
   }
   const { control, workers } = running;
-  const ready = workers.filter((_, index) => Atomics.load(control, READY + index) === 1);
+  const ready = workers.filter((_, index) => Atomics.load(control, READY + index) === 1).slice(0, Math.max(0, maxParts - 1));
   const parts = ready.length + 1;
   Atomics.store(control, DONE, 0);
   Atomics.store(control, FAILED, 0);
@@ -139,7 +169,7 @@ export function runOnHeap<Name extends HeapTaskName>(backend: BackendWasm, name:
   partsOnWorkers += ready.length;
   let failure: unknown = null;
   try {
-    task(heap, args, 0, parts);
+    task(heap, args, 0, parts, context);
   } catch (error) {
     failure = error;
   }
@@ -158,6 +188,6 @@ export function runOnHeap<Name extends HeapTaskName>(backend: BackendWasm, name:
     // A part failed on a worker: do the whole task here (parts only write their own outputs).
     running.broken = true;
     workersFailed = true;
-    task(heap, args, 0, 1);
+    task(heap, args, 0, 1, context);
   }
 }

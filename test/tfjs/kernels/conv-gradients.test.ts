@@ -63,6 +63,10 @@ const DEPTHWISE_CASES: ConvCase[] = [
   { name: 'dilation [2, 1], explicit pad', x: [1, 8, 8, 3], kernel: [3, 3], out: 1, strides: [1, 1], pad: [[0, 0], [1, 2], [2, 0], [0, 0]], dilations: [2, 1] },
   // tfjs's gradients never combine them; the kernels accept it.
   { name: 'stride 2 and dilation 2, multiplier 2', x: [1, 11, 10, 2], kernel: [3, 3], out: 2, strides: [2, 2], pad: 'same', dilations: [2, 2] },
+  // Multiplier 1 and channels in fours: the filter gradient runs as graft's SIMD kernel.
+  { name: 'SIMD filter gradient: 8 channels, stride 2 same, batch 3', x: [3, 9, 9, 8], kernel: [3, 3], out: 1, strides: [2, 2], pad: 'same' },
+  { name: 'SIMD filter gradient: 12 channels, dilation 2 valid', x: [2, 10, 9, 12], kernel: [3, 3], out: 1, strides: [1, 1], pad: 'valid', dilations: [2, 2] },
+  { name: 'SIMD filter gradient: 4 channels, 5×3 explicit pad, batch 1', x: [1, 8, 7, 4], kernel: [5, 3], out: 1, strides: [1, 1], pad: [[0, 0], [2, 1], [0, 3], [0, 0]] },
 ];
 
 function geometry(c: ConvCase, depthwise: boolean) {
