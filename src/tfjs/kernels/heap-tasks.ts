@@ -9,6 +9,12 @@ import { partRange } from './parts.js';
 import { simdKernels, type SimdModules } from './simd.js';
 import { transposeValues } from './transpose-values.js';
 
+/**
+ * The words of the Int32Array that heap-workers.ts shares with its workers: parts done, a part
+ * failed, and from READY on one word per worker, 1 once it has loaded.
+ */
+export const CONTROL = { DONE: 0, FAILED: 1, READY: 2 } as const;
+
 export interface MaxPoolGradTask {
   x: number;
   y: number;
@@ -224,7 +230,7 @@ export function depthwiseFilterGradientPart(heap: Float32Array, t: DepthwiseFilt
     b1 - b0, rows.input, cols.input, channels,
     rows.output, cols.output, rows.kernel, cols.kernel,
     rows.stride, cols.stride, rows.dilation, cols.dilation,
-    rows.padBefore, cols.padBefore, 0, channels,
+    rows.padBefore, cols.padBefore,
   );
 }
 

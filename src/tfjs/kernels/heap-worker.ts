@@ -3,12 +3,10 @@
  * counts each one done in the control words, whatever happens.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { HEAP_TASKS, type HeapContext, type HeapTaskName } from './heap-tasks.js';
+import { CONTROL, HEAP_TASKS, type HeapContext, type HeapTaskName } from './heap-tasks.js';
 import type { SimdModules } from './simd.js';
 
-const DONE = 0;
-const FAILED = 1;
-const READY = 2;
+const { DONE, FAILED, READY } = CONTROL;
 
 interface Message {
   name: HeapTaskName;

@@ -8,23 +8,19 @@
  * 2-core machine (bench/train-speed --part a, resnet18 at 32 on 2 threads) moving MaxPoolGrad and
  * the im2col patches here took 5.15 to 5.35 images/s, and the transposes 5.65.
  *
- * The pool starts with the first task after the threaded backend does (one worker per extra
- * thread, unref'd so they never keep a process alive); until a worker has loaded, and whenever
- * one fails, its parts run on the calling thread. On the single-threaded build everything runs
+ * The pool starts with useBackend('wasm') (startHeapWorkers), or else with the first task (one
+ * worker per extra thread, unref'd so they never keep a process alive); until a worker has
+ * loaded, and whenever one fails, its parts run on the calling thread. On the single-threaded build everything runs
  * on the calling thread.
  */
 import { Worker } from 'node:worker_threads';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type * as tf from '@tensorflow/tfjs';
-import { HEAP_TASKS, type HeapContext, type HeapTaskArgs, type HeapTaskName } from './heap-tasks.js';
+import { CONTROL, HEAP_TASKS, type HeapContext, type HeapTaskArgs, type HeapTaskName } from './heap-tasks.js';
 import { simdKernels, simdModules } from './simd.js';
 import { wasmThreadsInfo } from '../wasm-threads.js';
 
-/** Control words shared with the workers. */
-const DONE = 0;
-const FAILED = 1;
-/** From index READY on, one word per worker: 1 once it has loaded. */
-const READY = 2;
+const { DONE, FAILED, READY } = CONTROL;
 
 /** How long the calling thread waits for a worker's part before giving up on the run. */
 const PART_TIMEOUT_MS = 120_000;
@@ -95,6 +91,11 @@ function poolFor(threads: number, memory: WebAssembly.Memory | null): Pool | nul
   return pool;
 }
 
+/** The pool's workers that have loaded. */
+function readyWorkers(running: Pool): Worker[] {
+  return running.workers.filter((_, index) => Atomics.load(running.control, READY + index) === 1);
+}
+
 /** How the heap tasks run now: threads of the live wasm backend, workers loaded, parts run on workers so far. */
 export interface HeapWorkerStats {
   threads: number;
@@ -105,7 +106,7 @@ export interface HeapWorkerStats {
 let partsOnWorkers = 0;
 
 export function heapWorkerStats(): HeapWorkerStats {
-  const ready = pool === null || pool.broken ? 0 : pool.workers.filter((_, index) => Atomics.load(pool!.control, READY + index) === 1).length;
+  const ready = pool === null || pool.broken ? 0 : readyWorkers(pool).length;
   return { threads: pool?.threads ?? 1, ready, partsOnWorkers };
 }
 
@@ -117,11 +118,10 @@ export async function startHeapWorkers(backend: BackendWasm, timeoutMs = 10_000)
   const running = poolFor(heapThreads(backend), memoryOf(backend));
   if (running === null) return 0;
   const deadline = Date.now() + timeoutMs;
-  const readyCount = () => running.workers.filter((_, index) => Atomics.load(running.control, READY + index) === 1).length;
-  while (readyCount() < running.workers.length && !running.broken && Date.now() < deadline) {
+  while (readyWorkers(running).length < running.workers.length && !running.broken && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  return readyCount();
+  return readyWorkers(running).length;
 }
 
 /** Ends the worker threads (a new pool starts with the next task). */
@@ -144,7 +144,7 @@ export function heapOffset(backend: BackendWasm, info: tf.TensorInfo): number {
 export function heapParts(backend: BackendWasm): number {
   const running = poolFor(heapThreads(backend), memoryOf(backend));
   if (running === null) return 1;
-  return 1 + running.workers.filter((_, index) => Atomics.load(running.control, READY + index) === 1).length;
+  return 1 + readyWorkers(running).length;
 }
 
 /** Runs all parts of `task` over the backend's heap, on as many threads as it has (at most `maxParts` parts). */
@@ -160,8 +160,8 @@ export function runOnHeap<Name extends HeapTaskName>(backend: BackendWasm, name:
     task(heap, args, 0, 1, context);
     return;
   }
-  const { control, workers } = running;
-  const ready = workers.filter((_, index) => Atomics.load(control, READY + index) === 1).slice(0, Math.max(0, maxParts - 1));
+  const { control } = running;
+  const ready = readyWorkers(running).slice(0, Math.max(0, maxParts - 1));
   const parts = ready.length + 1;
   Atomics.store(control, DONE, 0);
   Atomics.store(control, FAILED, 0);

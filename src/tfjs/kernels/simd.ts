@@ -13,7 +13,7 @@ export interface SimdKernels {
     n: number, h: number, w: number, c: number,
     oh: number, ow: number, kh: number, kw: number,
     sh: number, sw: number, dh: number, dv: number,
-    pt: number, pl: number, c0: number, c1: number,
+    pt: number, pl: number,
   ): void;
 }
 

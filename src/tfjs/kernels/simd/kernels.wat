@@ -6,7 +6,7 @@
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
-  ;; Depthwise filter gradient, channel multiplier 1, for channels [c0, c1) (multiples of 4):
+  ;; Depthwise filter gradient, channel multiplier 1, channels c a multiple of 4:
   ;;   dw[u, v, c] += Σ_{b, i, j} x[b, i·sh + u·dh − pt, j·sw + v·dv − pl, c] · dy[b, i, j, c]
   ;; x [n, h, w, c], dy [n, oh, ow, c], dw [kh, kw, c], NHWC float32; dw is added to (zero it
   ;; first). Pixels outside, the inner loop is 4 channels at a time over one pixel of x and dy
@@ -16,12 +16,12 @@
     (param $n i32) (param $h i32) (param $w i32) (param $c i32)
     (param $oh i32) (param $ow i32) (param $kh i32) (param $kw i32)
     (param $sh i32) (param $sw i32) (param $dh i32) (param $dv i32)
-    (param $pt i32) (param $pl i32) (param $c0 i32) (param $c1 i32)
+    (param $pt i32) (param $pl i32)
     (local $b i32) (local $i i32) (local $j i32) (local $u i32) (local $v i32)
     (local $row i32) (local $col i32) (local $dyPixel i32) (local $xPixel i32) (local $tap i32)
     (local $k i32) (local $kEnd i32) (local $pixelBytes i32)
     (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $kEnd (i32.shl (local.get $c1) (i32.const 2)))
+    (local.set $kEnd (local.get $pixelBytes))
     (local.set $b (i32.const 0))
     (block $bDone (loop $bLoop
       (br_if $bDone (i32.ge_s (local.get $b) (local.get $n)))
@@ -58,7 +58,7 @@
                       (local.set $tap
                         (i32.add (local.get $dw)
                           (i32.mul (i32.add (i32.mul (local.get $u) (local.get $kw)) (local.get $v)) (local.get $pixelBytes))))
-                      (local.set $k (i32.shl (local.get $c0) (i32.const 2)))
+                      (local.set $k (i32.const 0))
                       (block $kDone (loop $kLoop
                         (br_if $kDone (i32.ge_u (local.get $k) (local.get $kEnd)))
                         (v128.store (i32.add (local.get $tap) (local.get $k))
